@@ -1,0 +1,150 @@
+"""Data sources, who may use them, saved column mappings and the import log."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+
+class SourceKind(models.TextChoices):
+    EVENTS = "events", "Events"
+    CUSTOMERS = "customers", "Customers"
+    ORDERS = "orders", "Orders"
+    ORDER_ITEMS = "order_items", "Order lines"
+    PRODUCTS = "products", "Products"
+
+
+class Visibility(models.TextChoices):
+    PRIVATE = "private", "Private"
+    PUBLIC = "public", "Public"
+
+
+class DataSource(models.Model):
+    name = models.CharField(max_length=100, unique=True)
+    kind = models.CharField(max_length=20, choices=SourceKind.choices)
+    visibility = models.CharField(
+        max_length=10, choices=Visibility.choices, default=Visibility.PRIVATE
+    )
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="owned_sources"
+    )
+    description = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Grant(models.Model):
+    """What a staff member may do with a source beyond seeing it."""
+
+    source = models.ForeignKey(DataSource, on_delete=models.CASCADE, related_name="grants")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="source_grants"
+    )
+    can_import = models.BooleanField(default=False)
+    can_analyze = models.BooleanField(default=False)
+    granted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    granted_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["source", "user"], name="one_grant_per_user_source")
+        ]
+
+
+class ColumnMapping(models.Model):
+    """File columns to canonical fields, saved by name per source kind and reused."""
+
+    name = models.CharField(max_length=100)
+    kind = models.CharField(max_length=20, choices=SourceKind.choices)
+    spec = models.JSONField()  # see c360.ingest.mapping.Mapping
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["kind", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "name"], name="one_mapping_name_per_kind")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.kind})"
+
+
+class BatchStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RUNNING = "running", "Importing"
+    DONE = "done", "Imported"
+    REJECTED = "rejected", "Rejected"
+    FAILED = "failed", "Failed"
+    ROLLED_BACK = "rolled_back", "Rolled back"
+
+
+class ImportMode(models.TextChoices):
+    STRICT = "strict", "Strict: any bad row rejects the file"
+    LENIENT = "lenient", "Lenient: good rows land, bad rows are reported"
+
+
+class ImportBatch(models.Model):
+    """One import, logged whatever its outcome; its warehouse rows carry its id."""
+
+    source = models.ForeignKey(DataSource, on_delete=models.PROTECT, related_name="batches")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+"
+    )
+    api_token = models.ForeignKey(
+        "accounts.ApiToken", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    file_name = models.CharField(max_length=255)
+    file_size = models.BigIntegerField(default=0)
+    file_format = models.CharField(max_length=20, blank=True)
+    mapping_name = models.CharField(max_length=100, blank=True)
+    mapping = models.JSONField(default=dict)  # the mapping as applied, kept with the batch
+    mode = models.CharField(max_length=10, choices=ImportMode.choices, default=ImportMode.STRICT)
+    status = models.CharField(
+        max_length=12, choices=BatchStatus.choices, default=BatchStatus.PENDING
+    )
+    stage = models.CharField(max_length=40, blank=True)  # progress, for the page
+    progress = models.FloatField(default=0.0)  # 0..1
+    rows_read = models.BigIntegerField(default=0)
+    rows_accepted = models.BigIntegerField(default=0)
+    rows_rejected = models.BigIntegerField(default=0)
+    rows_duplicate = models.BigIntegerField(default=0)  # accepted but already in the warehouse
+    rows_inserted = models.BigIntegerField(default=0)
+    error = models.TextField(blank=True)
+    errors_sample = models.JSONField(default=list)  # first per-row errors: row, column, reason
+    rejected_path = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    rolled_back_at = models.DateTimeField(null=True, blank=True)
+    rolled_back_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    rows_removed = models.BigIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"batch {self.pk} of {self.source}"
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.started_at and self.finished_at:
+            return (self.finished_at - self.started_at).total_seconds()
+        return None
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status not in {BatchStatus.PENDING, BatchStatus.RUNNING}

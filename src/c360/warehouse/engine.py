@@ -1,0 +1,380 @@
+"""The engine seam: one Warehouse interface, one subclass per engine.
+
+Domain code builds Ibis expressions over `Warehouse.table(...)` and writes through
+`Warehouse.writer()`; only this module knows which engine it talks to. Fast paths (DuckDB's
+Arrow append, PostgreSQL's COPY) are capabilities of the engine subclasses.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+import ibis
+import pyarrow as pa
+import pyarrow.csv as pacsv
+from ibis.backends import BaseBackend
+
+from c360.warehouse.schema import MIGRATIONS, TABLES
+
+ArrowData = pa.Table | pa.RecordBatch | pa.RecordBatchReader | Iterable[pa.RecordBatch]
+
+_MIGRATIONS_TABLE = "c360_schema_migrations"
+_LOCK_PID = re.compile(r"PID (\d+)")
+
+
+class WarehouseError(RuntimeError):
+    """The warehouse cannot do what was asked; the message says why in one sentence."""
+
+
+class WarehouseLocked(WarehouseError):
+    """Another process holds the embedded warehouse."""
+
+
+def _batches(data: ArrowData) -> Iterator[pa.RecordBatch]:
+    if isinstance(data, pa.Table):
+        yield from data.to_batches()
+    elif isinstance(data, pa.RecordBatch):
+        yield data
+    else:
+        yield from data
+
+
+class BatchWriter(ABC):
+    """Writes inside one open transaction; nothing is visible to readers until it commits."""
+
+    @abstractmethod
+    def append(self, table: str, data: ArrowData) -> int:
+        """Append rows; rows whose key (see schema.TABLES) already exists are skipped.
+
+        Returns how many rows were inserted.
+        """
+
+    @abstractmethod
+    def delete_where(self, table: str, column: str, values: list[int]) -> int:
+        """Delete rows whose `column` is one of `values`; returns how many were deleted."""
+
+    def delete_batches(self, batch_ids: list[int]) -> dict[str, int]:
+        """Remove every row of the given import batches from every table."""
+        if not batch_ids:
+            return {}
+        return {name: self.delete_where(name, "batch_id", batch_ids) for name in TABLES}
+
+
+class Warehouse(ABC):
+    """One warehouse, shared by all threads of a process; each thread gets its own connection."""
+
+    dialect: str
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._local = threading.local()
+        self._write_lock = threading.Lock()
+
+    # -- reading -------------------------------------------------------------------------
+    def ibis(self) -> BaseBackend:
+        """The Ibis backend of the calling thread."""
+        backend = getattr(self._local, "backend", None)
+        if backend is None:
+            backend = self._new_backend()
+            self._local.backend = backend
+        return backend
+
+    def table(self, name: str) -> ibis.Table:
+        return self.ibis().table(name)
+
+    def count(self, name: str, **equals: Any) -> int:
+        expr = self.table(name)
+        for column, value in equals.items():
+            expr = expr.filter(expr[column] == value)
+        return int(expr.count().execute())
+
+    # -- writing -------------------------------------------------------------------------
+    @contextmanager
+    def writer(self) -> Iterator[BatchWriter]:
+        """One atomic write: everything appended or deleted inside lands together or not at all.
+
+        Writers are serialised within the process: DuckDB allows one writer, and on PostgreSQL
+        the order of batches stays the order of commits.
+        """
+        with self._write_lock, self._transaction() as writer:
+            yield writer
+
+    @abstractmethod
+    def _transaction(self) -> Any: ...
+
+    @abstractmethod
+    def _new_backend(self) -> BaseBackend: ...
+
+    @abstractmethod
+    def _execute(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]: ...
+
+    @abstractmethod
+    def _create_unique_index(self, table: str, column: str) -> None: ...
+
+    # -- schema --------------------------------------------------------------------------
+    def migrate(self) -> list[int]:
+        """Apply the migrations not applied yet; returns the versions applied now."""
+        with self._write_lock:
+            self._execute(
+                f"CREATE TABLE IF NOT EXISTS {_MIGRATIONS_TABLE} "
+                "(version BIGINT PRIMARY KEY, name VARCHAR, applied_at TIMESTAMP WITH TIME ZONE)"
+            )
+            done = {row[0] for row in self._execute(f"SELECT version FROM {_MIGRATIONS_TABLE}")}
+            applied = []
+            for migration in MIGRATIONS:
+                if migration.version in done:
+                    continue
+                backend = self.ibis()
+                for name in migration.create_tables:
+                    backend.create_table(name, schema=TABLES[name][0], overwrite=False)
+                for table, column in migration.unique_keys:
+                    self._create_unique_index(table, column)
+                for table, column in migration.indexes:
+                    self._execute(
+                        f"CREATE INDEX IF NOT EXISTS ix_{table}_{column} ON {table} ({column})"
+                    )
+                self._execute(
+                    f"INSERT INTO {_MIGRATIONS_TABLE} VALUES (?, ?, ?)".replace("?", self._param),
+                    (migration.version, migration.name, datetime.now(UTC)),
+                )
+                applied.append(migration.version)
+            return applied
+
+    def schema_version(self) -> int:
+        rows = self._execute(f"SELECT max(version) FROM {_MIGRATIONS_TABLE}")
+        return int(rows[0][0] or 0)
+
+    _param = "?"
+
+    def close(self) -> None:
+        """Close the calling thread's connection (others close when their threads end)."""
+        self._local.__dict__.clear()
+
+
+# ---------------------------------------------------------------------------------------
+# DuckDB: the embedded default
+# ---------------------------------------------------------------------------------------
+class _DuckDBWriter(BatchWriter):
+    def __init__(self, cursor: Any) -> None:
+        self._cursor = cursor
+        self._seq = 0
+
+    def append(self, table: str, data: ArrowData) -> int:
+        key = TABLES[table][1]
+        inserted = 0
+        for batch in _batches(data):
+            if batch.num_rows == 0:
+                continue
+            self._seq += 1
+            view = f"_c360_incoming_{self._seq}"
+            self._cursor.register(view, pa.Table.from_batches([batch]))
+            columns = ", ".join(f'"{name}"' for name in batch.schema.names)
+            sql = f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {view} AS i"
+            if key:
+                # DuckDB keeps no unique index (its ART indexes slow bulk appends and cost
+                # memory); an anti-join against the table does the de-duplication instead.
+                sql += f' WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE t."{key}" = i."{key}")'
+            inserted += int(self._cursor.execute(sql).fetchone()[0])
+            self._cursor.unregister(view)
+        return inserted
+
+    def delete_where(self, table: str, column: str, values: list[int]) -> int:
+        placeholders = ", ".join("?" for _ in values)
+        result = self._cursor.execute(
+            f"DELETE FROM {table} WHERE {column} IN ({placeholders})", values
+        ).fetchone()
+        return int(result[0])
+
+
+class DuckDBWarehouse(Warehouse):
+    dialect = "duckdb"
+
+    def __init__(self, url: str, path: str) -> None:
+        super().__init__(url)
+        import duckdb
+
+        self.path = path
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = duckdb.connect(path)
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower():
+                raise
+            pid = _LOCK_PID.search(str(exc))
+            holder = f"process {pid.group(1)}" if pid else "another process"
+            raise WarehouseLocked(
+                f"The warehouse {path} is in use by {holder} (a running `c360 serve`?): "
+                "stop that process, or send this work to the running server instead."
+            ) from None
+
+    def _cursor(self) -> Any:
+        cursor = getattr(self._local, "cursor", None)
+        if cursor is None:
+            cursor = self._db.cursor()
+            self._local.cursor = cursor
+        return cursor
+
+    def _new_backend(self) -> BaseBackend:
+        return ibis.duckdb.from_connection(self._cursor())
+
+    def _execute(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        return list(self._cursor().execute(sql, params).fetchall())
+
+    def _create_unique_index(self, table: str, column: str) -> None:
+        """No-op: see _DuckDBWriter.append."""
+
+    @contextmanager
+    def _transaction(self) -> Iterator[BatchWriter]:
+        cursor = self._cursor()
+        cursor.begin()
+        try:
+            yield _DuckDBWriter(cursor)
+        except BaseException:
+            cursor.rollback()
+            raise
+        cursor.commit()
+
+    def close(self) -> None:
+        super().close()
+        self._db.close()
+
+
+# ---------------------------------------------------------------------------------------
+# PostgreSQL: serving at scale
+# ---------------------------------------------------------------------------------------
+class _PostgresWriter(BatchWriter):
+    def __init__(self, conn: Any) -> None:
+        self._conn = conn
+
+    def append(self, table: str, data: ArrowData) -> int:
+        key = TABLES[table][1]
+        inserted = 0
+        with self._conn.cursor() as cur:
+            for batch in _batches(data):
+                if batch.num_rows == 0:
+                    continue
+                columns = ", ".join(f'"{name}"' for name in batch.schema.names)
+                target = "_c360_incoming" if key else table
+                if key:
+                    cur.execute(
+                        "CREATE TEMP TABLE IF NOT EXISTS _c360_incoming "
+                        f"(LIKE {table}) ON COMMIT DROP"
+                    )
+                    cur.execute("TRUNCATE _c360_incoming")
+                _copy_csv(cur, target, columns, batch)
+                if key:
+                    cur.execute(
+                        f"INSERT INTO {table} ({columns}) SELECT {columns} FROM _c360_incoming "
+                        f'ON CONFLICT ("{key}") DO NOTHING'
+                    )
+                    inserted += cur.rowcount
+                    cur.execute("DROP TABLE _c360_incoming")
+                else:
+                    inserted += batch.num_rows
+        return inserted
+
+    def delete_where(self, table: str, column: str, values: list[int]) -> int:
+        with self._conn.cursor() as cur:
+            cur.execute(f"DELETE FROM {table} WHERE {column} = ANY(%s)", (values,))
+            return int(cur.rowcount)
+
+
+def _copy_csv(cur: Any, table: str, columns: str, batch: pa.RecordBatch) -> None:
+    """COPY is PostgreSQL's bulk path; Arrow writes the CSV without a Python loop per row."""
+    buffer = io.BytesIO()
+    pacsv.write_csv(
+        _for_copy(batch), buffer, pacsv.WriteOptions(include_header=False, quoting_style="needed")
+    )
+    with cur.copy(f"COPY {table} ({columns}) FROM STDIN WITH (FORMAT csv)") as copy:
+        copy.write(buffer.getvalue())
+
+
+def _for_copy(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """Timestamps in microseconds with an explicit offset, as PostgreSQL reads them."""
+    arrays = []
+    for column in batch.columns:
+        if pa.types.is_timestamp(column.type):
+            column = column.cast(pa.timestamp("us", tz="UTC"))
+        arrays.append(column)
+    return pa.RecordBatch.from_arrays(arrays, names=batch.schema.names)
+
+
+class PostgresWarehouse(Warehouse):
+    dialect = "postgres"
+    _param = "%s"
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        parsed = urlparse(url)
+        query = parse_qs(parsed.query)
+        self.schema = query.get("schema", [None])[0]
+        self._conninfo = url.split("?", 1)[0].replace("postgres://", "postgresql://", 1)
+        try:
+            self._connect(autocommit=True).close()
+        except Exception as exc:
+            raise WarehouseError(f"Cannot reach the PostgreSQL warehouse at {url}: {exc}") from None
+
+    def _connect(self, *, autocommit: bool) -> Any:
+        import psycopg
+
+        options = f"-c search_path={self.schema}" if self.schema else ""
+        conn = psycopg.connect(self._conninfo, autocommit=autocommit, options=options)
+        if self.schema:
+            conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
+            if not autocommit:
+                conn.commit()
+        return conn
+
+    def _conn(self) -> Any:
+        conn = getattr(self._local, "conn", None)
+        if conn is None or conn.closed:
+            conn = self._connect(autocommit=True)
+            self._local.conn = conn
+        return conn
+
+    def _new_backend(self) -> BaseBackend:
+        return ibis.postgres.from_connection(self._conn())
+
+    def _execute(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        with self._conn().cursor() as cur:
+            cur.execute(sql, params)
+            return list(cur.fetchall()) if cur.description else []
+
+    def _create_unique_index(self, table: str, column: str) -> None:
+        self._execute(f"CREATE UNIQUE INDEX IF NOT EXISTS ux_{table}_{column} ON {table} ({column})")
+
+    @contextmanager
+    def _transaction(self) -> Iterator[BatchWriter]:
+        conn = getattr(self._local, "write_conn", None)
+        if conn is None or conn.closed:
+            conn = self._connect(autocommit=False)
+            self._local.write_conn = conn
+        with conn.transaction():
+            yield _PostgresWriter(conn)
+
+    def close(self) -> None:
+        for name in ("conn", "write_conn"):
+            conn = getattr(self._local, name, None)
+            if conn is not None:
+                conn.close()
+        super().close()
+
+
+def connect(url: str) -> Warehouse:
+    """Open the warehouse at `url` (duckdb:///path, duckdb://:memory:, postgresql://...)."""
+    if url.startswith("duckdb://"):
+        path = url.removeprefix("duckdb://") or ":memory:"
+        return DuckDBWarehouse(url, path)
+    if url.startswith(("postgresql://", "postgres://")):
+        return PostgresWarehouse(url)
+    raise WarehouseError(f"Unsupported warehouse URL {url!r}: use duckdb:// or postgresql://.")

@@ -1,0 +1,190 @@
+"""The canonical warehouse schema and its versioned migrations.
+
+Tables are declared as Ibis schemas so the same declaration creates them on every engine.
+Each migration is applied once, in order, and recorded in `c360_schema_migrations`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import ibis
+import ibis.expr.datatypes as dt
+
+STR = dt.string
+INT = dt.int64
+FLOAT = dt.float64
+TS = dt.Timestamp(timezone="UTC")
+JSON = dt.json
+
+# Columns every warehouse row carries: where it came from and in which order it arrived.
+_LINEAGE = {
+    "source_id": INT,
+    "batch_id": INT,
+    "row_number": INT,  # position in its batch: ties on timestamp are ordered by it
+    "ingested_at": TS,
+}
+
+# The promoted customer-journey columns of the classic journey format.
+JOURNEY_COLUMNS = (
+    "channel",
+    "device_category",
+    "device_os",
+    "device_browser",
+    "geo_country",
+    "geo_city",
+    "traffic_source",
+    "store",
+    "employee",
+    "webpage_hostname",
+    "webpage_url",
+    "webpage_title",
+    "app_name",
+    "app_screen_title",
+    "item_type",
+    "item_url",
+    "item_content",
+    "experience_emotion",
+)
+
+EVENTS = ibis.schema(
+    {
+        "event_id": STR,  # stable: the message id, else a hash of source and row content
+        **_LINEAGE,
+        # Segment-spec columns
+        "type": STR,
+        "event": STR,  # the activity
+        "message_id": STR,
+        "user_id": STR,
+        "anonymous_id": STR,
+        "timestamp": TS,
+        "sent_at": TS,
+        "received_at": TS,
+        # further identifiers a journey row may carry
+        "customer_id": STR,
+        "email": STR,
+        "phone": STR,
+        "session_id": STR,
+        "device_id": STR,
+        # promoted journey columns
+        **{name: STR for name in JOURNEY_COLUMNS},
+        "experience_score": FLOAT,
+        "properties": JSON,
+        "traits": JSON,
+        "context": JSON,
+    }
+)
+
+CUSTOMERS = ibis.schema(
+    {
+        "record_id": STR,
+        **_LINEAGE,
+        "customer_id": STR,
+        "email": STR,
+        "phone": STR,
+        "first_name": STR,
+        "last_name": STR,
+        "gender": STR,
+        "birth_date": dt.date,
+        "address": STR,
+        "postal_code": STR,
+        "city": STR,
+        "country": STR,
+        "signed_up_at": TS,
+        "traits": JSON,
+    }
+)
+
+ORDERS = ibis.schema(
+    {
+        "record_id": STR,
+        **_LINEAGE,
+        "order_id": STR,
+        "customer_id": STR,
+        "email": STR,
+        "phone": STR,
+        "ordered_at": TS,
+        "channel": STR,  # online or in_store
+        "store": STR,
+        "status": STR,
+        "total_amount": FLOAT,
+        "currency": STR,
+        "delivery_address": STR,
+        "delivery_city": STR,
+        "delivery_country": STR,
+        "properties": JSON,
+    }
+)
+
+ORDER_ITEMS = ibis.schema(
+    {
+        "record_id": STR,
+        **_LINEAGE,
+        "order_id": STR,
+        "line_number": INT,
+        "product_id": STR,
+        "quantity": FLOAT,
+        "unit_price": FLOAT,
+        "amount": FLOAT,
+        "properties": JSON,
+    }
+)
+
+PRODUCTS = ibis.schema(
+    {
+        "record_id": STR,
+        **_LINEAGE,
+        "product_id": STR,
+        "name": STR,
+        "brand": STR,
+        "category": STR,
+        "season": STR,
+        "gender": STR,
+        "price": FLOAT,
+        "currency": STR,
+        "properties": JSON,
+    }
+)
+
+IDENTIFIERS = ibis.schema(
+    {
+        **_LINEAGE,
+        "record_table": STR,
+        "record_id": STR,
+        "id_type": STR,
+        "id_value": STR,  # normalised
+        "raw_value": STR,
+    }
+)
+
+# table name -> (schema, the column that identifies a row for de-duplication)
+TABLES: dict[str, tuple[ibis.Schema, str | None]] = {
+    "events": (EVENTS, "event_id"),
+    "customers": (CUSTOMERS, "record_id"),
+    "orders": (ORDERS, "record_id"),
+    "order_items": (ORDER_ITEMS, "record_id"),
+    "products": (PRODUCTS, "record_id"),
+    "identifiers": (IDENTIFIERS, None),
+}
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    create_tables: tuple[str, ...] = ()
+    # (table, column): a unique index on engines whose de-duplication relies on one
+    unique_keys: tuple[tuple[str, str], ...] = ()
+    # (table, column): plain indexes for lookups and rollback
+    indexes: tuple[tuple[str, str], ...] = field(default=())
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        version=1,
+        name="canonical schema",
+        create_tables=tuple(TABLES),
+        unique_keys=tuple((name, key) for name, (_, key) in TABLES.items() if key),
+        indexes=tuple((name, "batch_id") for name in TABLES),
+    ),
+)
