@@ -8,6 +8,7 @@ Arrow append, PostgreSQL's COPY) are capabilities of the engine subclasses.
 from __future__ import annotations
 
 import io
+import itertools
 import re
 import threading
 from abc import ABC, abstractmethod
@@ -46,6 +47,19 @@ def _batches(data: ArrowData) -> Iterator[pa.RecordBatch]:
         yield data
     else:
         yield from data
+
+
+def _as_reader(data: ArrowData) -> pa.RecordBatchReader | None:
+    """Any Arrow input as one stream (None when it holds no batch at all)."""
+    if isinstance(data, pa.RecordBatchReader):
+        return data
+    if isinstance(data, pa.Table):
+        return data.to_reader()
+    batches = iter(_batches(data))
+    first = next(batches, None)
+    if first is None:
+        return None
+    return pa.RecordBatchReader.from_batches(first.schema, itertools.chain([first], batches))
 
 
 class BatchWriter(ABC):
@@ -169,23 +183,25 @@ class _DuckDBWriter(BatchWriter):
         self._seq = 0
 
     def append(self, table: str, data: ArrowData) -> int:
+        reader = _as_reader(data)
+        if reader is None:
+            return 0
         key = TABLES[table][1]
-        inserted = 0
-        for batch in _batches(data):
-            if batch.num_rows == 0:
-                continue
-            self._seq += 1
-            view = f"_c360_incoming_{self._seq}"
-            self._cursor.register(view, pa.Table.from_batches([batch]))
-            columns = ", ".join(f'"{name}"' for name in batch.schema.names)
-            sql = f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {view} AS i"
-            if key:
-                # DuckDB keeps no unique index (its ART indexes slow bulk appends and cost
-                # memory); an anti-join against the table does the de-duplication instead.
-                sql += f' WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE t."{key}" = i."{key}")'
-            inserted += int(self._cursor.execute(sql).fetchone()[0])
+        self._seq += 1
+        view = f"_c360_incoming_{self._seq}"
+        # One statement over the whole stream: DuckDB pulls the batches as it inserts, which is
+        # faster than one INSERT per batch and keeps memory flat.
+        self._cursor.register(view, reader)
+        columns = ", ".join(f'"{name}"' for name in reader.schema.names)
+        sql = f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {view} AS i"
+        if key:
+            # DuckDB keeps no unique index (its ART indexes slow bulk appends and cost
+            # memory); an anti-join against the table does the de-duplication instead.
+            sql += f' WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE t."{key}" = i."{key}")'
+        try:
+            return int(self._cursor.execute(sql).fetchone()[0])
+        finally:
             self._cursor.unregister(view)
-        return inserted
 
     def delete_where(self, table: str, column: str, values: list[int]) -> int:
         placeholders = ", ".join("?" for _ in values)

@@ -1,0 +1,1 @@
+"""Ingest: read files, map their columns onto the canonical schema, validate, land batches."""

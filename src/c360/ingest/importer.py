@@ -1,0 +1,432 @@
+"""Import a file into the warehouse: inspect, map, validate, then land it as one atomic batch.
+
+The order across the two stores is fixed (see ARCHITECTURE): the batch is pending in metadata,
+its rows are committed in one warehouse transaction tagged with the batch id, then the batch is
+marked done. `c360.sources.logic.recover_pending_batches` removes what a crash left between.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from c360.ingest.canonical import kind_of, suggest_mapping
+from c360.ingest.files import (
+    FileProblem,
+    SourceFile,
+    csv_header,
+    estimate_rows,
+    explain_read_error,
+    inspect_file,
+    quote_ident,
+    quote_literal,
+    reader_sql,
+)
+from c360.ingest.mapping import Mapping
+from c360.ingest.staging import StagingPlan, build_plan, csv_safe_sql
+
+__all__ = ["FileProblem", "Preview", "RowError", "import_file", "preview_file"]
+
+log = logging.getLogger("c360.ingest")
+
+ERRORS_KEPT = 100  # per-row errors kept on the batch; all of them are in the rejected CSV
+CHUNK_ROWS = 122_880  # rows per Arrow batch handed to the warehouse writer
+
+
+@dataclass(frozen=True)
+class RowError:
+    row: int
+    column: str
+    reason: str
+
+
+@dataclass
+class Preview:
+    file_format: str
+    columns: list[str]
+    mapping: dict[str, Any]
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[RowError] = field(default_factory=list)
+    rows_read: int = 0
+    rows_rejected: int = 0
+
+
+class _Staging:
+    """An in-memory DuckDB session that reads one file and stages its canonical rows."""
+
+    def __init__(self, path: Path, *, kind: str, delimiter: str | None, workdir: Path) -> None:
+        self.kind = kind_of(kind)
+        self.kind_name = kind
+        self.db = duckdb.connect(
+            ":memory:",
+            config={
+                "threads": 2,
+                "memory_limit": "512MB",
+                "temp_directory": str(workdir / "spill"),
+                "preserve_insertion_order": True,
+            },
+        )
+        self.db.execute("SET TimeZone = 'UTC'")
+        self.source: SourceFile = inspect_file(path, workdir=workdir, delimiter=delimiter)
+        header = csv_header(self.source) if self.source.format == "csv" else None
+        self.reader = reader_sql(self.source, header)
+        try:
+            described = self.db.execute(f"DESCRIBE SELECT * FROM {self.reader}").fetchall()
+        except duckdb.Error as exc:
+            raise explain_read_error(self.source, str(exc)) from None
+        self.columns: dict[str, str] = {row[0]: str(row[1]) for row in described}
+        self.estimated_rows = estimate_rows(self.source, self.db)
+        if self.source.format == "csv" and len(self.columns) == 1 and delimiter:
+            only = next(iter(self.columns))
+            raise FileProblem(
+                f"With the delimiter {delimiter!r} the file has a single column {only[:60]!r}; "
+                "the delimiter looks wrong."
+            )
+
+    def plan(self, mapping: Mapping, source_id: int) -> StagingPlan:
+        plan = build_plan(
+            mapping=mapping,
+            kind=self.kind,
+            columns=self.columns,
+            reader=self.reader,
+            source_id=source_id,
+        )
+        self.db.execute(f"CREATE OR REPLACE TEMP VIEW staged AS {plan.select_sql}")
+        # Numbered rows, for previews and rejected-row exports; the main pass numbers its rows
+        # as they stream, which saves DuckDB a window over the whole file.
+        self.db.execute(
+            "CREATE OR REPLACE TEMP VIEW numbered AS "
+            "SELECT row_number() OVER () AS _row, * FROM staged"
+        )
+        return plan
+
+    def run(self, sql: str) -> list[tuple[Any, ...]]:
+        try:
+            return self.db.execute(sql).fetchall()
+        except duckdb.Error as exc:
+            raise explain_read_error(self.source, str(exc)) from None
+
+    def close(self) -> None:
+        self.db.close()
+
+
+def _mapping_for(kind: str, columns: list[str], spec: dict[str, Any] | None) -> Mapping:
+    return Mapping.from_spec(kind=kind, spec=spec if spec is not None else suggest_mapping(kind, columns))
+
+
+def _output_columns(plan: StagingPlan) -> str:
+    """The warehouse columns, minus the lineage ones the writer loop fills in."""
+    fields = ", ".join(f"{quote_ident('f_' + f)} AS {quote_ident(f)}" for f in plan.fields)
+    return f"f__key AS {plan.key_column}, {fields}, CAST(f__json AS VARCHAR) AS {plan.json_column}"
+
+
+def _row_errors(staging: _Staging, limit: int) -> list[RowError]:
+    rows = staging.run(
+        "SELECT _row, e.column, e.reason FROM "
+        "(SELECT _row, unnest(_errors) AS e FROM numbered WHERE len(_errors) > 0) "
+        f"ORDER BY _row LIMIT {limit}"
+    )
+    return [RowError(row=int(r[0]), column=str(r[1]), reason=str(r[2])) for r in rows]
+
+
+def preview_file(
+    *,
+    path: Path,
+    kind: str,
+    mapping_spec: dict[str, Any] | None = None,
+    delimiter: str | None = None,
+    limit: int = 20,
+) -> Preview:
+    """The first rows as they would be stored, and the file's row errors; lands nothing."""
+    with tempfile.TemporaryDirectory(prefix="c360-preview-") as tmp:
+        staging = _Staging(path, kind=kind, delimiter=delimiter, workdir=Path(tmp))
+        try:
+            columns = list(staging.columns)
+            mapping = _mapping_for(kind, columns, mapping_spec)
+            preview = Preview(
+                file_format=staging.source.label, columns=columns, mapping=mapping.to_spec()
+            )
+            plan = staging.plan(mapping, source_id=0)
+            fields = ", ".join(quote_ident("f_" + f) for f in plan.fields)
+            cursor = staging.db.execute(
+                f"SELECT _row, {fields}, CAST(f__json AS VARCHAR) FROM numbered ORDER BY _row "
+                f"LIMIT {int(limit)}"
+            )
+            names = ["row", *plan.fields, plan.json_column]
+            preview.rows = [
+                {k: _jsonable(v) for k, v in zip(names, row, strict=True)}
+                for row in cursor.fetchall()
+            ]
+            total, bad = staging.run(
+                "SELECT count(*), count(*) FILTER (WHERE len(_errors) > 0) FROM staged"
+            )[0]
+            preview.rows_read, preview.rows_rejected = int(total), int(bad)
+            preview.errors = _row_errors(staging, ERRORS_KEPT)
+            return preview
+        finally:
+            staging.close()
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value
+
+
+ProgressCallback = Callable[[Any], None]
+
+
+def import_file(
+    *,
+    batch: Any,
+    path: Path,
+    mapping_spec: dict[str, Any] | None = None,
+    delimiter: str | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> Any:
+    """Land `path` as the pending `batch` (a sources.ImportBatch); the batch records the outcome.
+
+    A bad file or, in strict mode, any bad row leaves the warehouse untouched and the batch
+    `rejected` with the reason. Only bugs raise.
+    """
+    from c360.sources.models import BatchStatus, ImportMode
+    from c360.warehouse import get_warehouse
+
+    started = time.perf_counter()
+    batch.status = BatchStatus.RUNNING
+    batch.started_at = datetime.now(UTC)
+    _progress(batch, on_progress, "reading file", 0.02)
+    workdir = Path(tempfile.mkdtemp(prefix=f"c360-import-{batch.pk}-"))
+    staging: _Staging | None = None
+    try:
+        staging = _Staging(path, kind=batch.source.kind, delimiter=delimiter, workdir=workdir)
+        batch.file_format = staging.source.label
+        mapping = _mapping_for(batch.source.kind, list(staging.columns), mapping_spec)
+        batch.mapping = mapping.to_spec()
+        plan = staging.plan(mapping, source_id=batch.source_id)
+
+        _progress(batch, on_progress, "importing rows", 0.05)
+        table = staging.kind.table
+        lineage = _Lineage(source_id=batch.source_id, batch_id=batch.pk)
+        bad_rows: list[int] = []
+        errors_sample: list[dict[str, Any]] = []
+        # One pass: rows stream from the file through validation into one warehouse
+        # transaction. A strict import that meets a bad row aborts the transaction, so the
+        # warehouse never holds part of a file.
+        total = inserted = 0
+        stream = staging.db.sql(
+            f"SELECT {_output_columns(plan)}, _errors FROM staged"
+        ).to_arrow_reader(CHUNK_ROWS)
+        with get_warehouse().writer() as writer:
+            for chunk in _chunks(stream, staging):
+                good, bad_mask = _split(chunk)
+                if bad_mask is not None:
+                    offsets = pc.indices_nonzero(bad_mask).to_pylist()
+                    bad_rows.extend(total + 1 + i for i in offsets)
+                    if len(errors_sample) < ERRORS_KEPT:
+                        errors_sample.extend(_errors_of(chunk, offsets, total, ERRORS_KEPT))
+                    if batch.mode == ImportMode.STRICT:
+                        raise _StrictReject(errors_sample, first_only=True)
+                inserted += writer.append(
+                    table, lineage.add(good, first_row=total + 1, keep=bad_mask)
+                )
+                total += chunk.num_rows
+                share = _read_share(staging, total)
+                _progress(batch, on_progress, "importing rows", 0.05 + 0.9 * share, save=False)
+            if total == 0:
+                raise FileProblem("The file has a header but no rows.")
+            if len(bad_rows) == total:
+                raise FileProblem(f"None of the {total} rows is valid; nothing was imported.")
+        batch.rows_read = total
+        batch.rows_rejected = len(bad_rows)
+        batch.rows_accepted = total - len(bad_rows)
+        batch.errors_sample = errors_sample
+        if bad_rows:
+            batch.rejected_path = str(_write_rejected(staging, batch))
+        batch.rows_inserted = inserted
+        batch.rows_duplicate = batch.rows_accepted - inserted
+        batch.status = BatchStatus.DONE
+        batch.stage = "done"
+        batch.progress = 1.0
+    except _StrictReject:
+        # Count the whole file so the batch says how many rows were bad, not just the first.
+        assert staging is not None
+        total, bad = staging.run(
+            "SELECT count(*), count(*) FILTER (WHERE len(_errors) > 0) FROM staged"
+        )[0]
+        batch.rows_read, batch.rows_rejected = int(total), int(bad)
+        batch.rows_accepted = 0
+        batch.errors_sample = [asdict(e) for e in _row_errors(staging, ERRORS_KEPT)]
+        first = batch.errors_sample[0]
+        batch.status = BatchStatus.REJECTED
+        batch.error = (
+            f"{bad} of {total} rows are not valid, so nothing was imported (strict mode); "
+            f"the first: row {first['row']}, column {first['column']}: {first['reason']}."
+        )
+        batch.stage = "rejected"
+        batch.rejected_path = str(_write_rejected(staging, batch))
+    except FileProblem as problem:
+        batch.status = BatchStatus.REJECTED
+        batch.error = str(problem)
+        batch.stage = "rejected"
+    except ValueError as problem:  # a mapping that does not fit this kind of source
+        batch.status = BatchStatus.REJECTED
+        batch.error = str(problem)
+        batch.stage = "rejected"
+    except Exception as exc:
+        batch.status = BatchStatus.FAILED
+        batch.error = f"The import failed: {exc}"[:2000]
+        batch.stage = "failed"
+        log.exception("import batch %s failed", batch.pk)
+        raise
+    finally:
+        if staging is not None:
+            staging.close()
+        _remove_tree(workdir)
+        batch.finished_at = datetime.now(UTC)
+        batch.save()
+        if on_progress is not None:
+            on_progress(batch)
+        log.info(
+            "batch %s %s: %s read, %s rejected, %s inserted in %.2fs",
+            batch.pk,
+            batch.status,
+            batch.rows_read,
+            batch.rows_rejected,
+            batch.rows_inserted,
+            time.perf_counter() - started,
+        )
+    return batch
+
+
+class _StrictReject(Exception):
+    """A bad row in a strict import: abort the warehouse transaction."""
+
+    def __init__(self, errors: list[dict[str, Any]], *, first_only: bool) -> None:
+        super().__init__("strict import met a bad row")
+        self.errors = errors
+        self.first_only = first_only
+
+
+@dataclass
+class _Lineage:
+    source_id: int
+    batch_id: int
+
+    def add(self, chunk: pa.RecordBatch, *, first_row: int, keep: pa.Array | None) -> pa.RecordBatch:
+        """Add source, batch, row number and ingestion time; drop rejected rows."""
+        n = chunk.num_rows
+        rows = pa.array(np.arange(first_row, first_row + n, dtype=np.int64))
+        now = pa.scalar(datetime.now(UTC), type=pa.timestamp("us", tz="UTC"))
+        columns = {
+            "source_id": pa.array(np.full(n, self.source_id, dtype=np.int64)),
+            "batch_id": pa.array(np.full(n, self.batch_id, dtype=np.int64)),
+            "row_number": rows,
+            "ingested_at": pa.array(np.full(n, now.value, dtype=np.int64)).cast(now.type),
+        }
+        names = [name for name in chunk.schema.names if name != "_errors"]
+        out = pa.RecordBatch.from_arrays(
+            [chunk.column(name) for name in names] + list(columns.values()),
+            names=names + list(columns),
+        )
+        if keep is not None:
+            out = out.filter(pc.invert(keep))
+        return out
+
+
+def _split(chunk: pa.RecordBatch) -> tuple[pa.RecordBatch, pa.Array | None]:
+    """The chunk, and a mask of its bad rows (None when all are good)."""
+    bad = pc.greater(pc.list_value_length(chunk.column("_errors")), 0)
+    if not pc.any(bad).as_py():
+        return chunk, None
+    return chunk, bad
+
+
+def _errors_of(chunk: pa.RecordBatch, offsets: list[int], before: int, limit: int) -> list[dict[str, Any]]:
+    errors = chunk.column("_errors")
+    out: list[dict[str, Any]] = []
+    for i in offsets:
+        for err in errors[i].as_py():
+            out.append({"row": before + 1 + i, "column": err["column"], "reason": err["reason"]})
+            if len(out) >= limit:
+                return out
+    return out
+
+
+def _read_share(staging: _Staging, rows: int) -> float:
+    """Share of the file read so far, for the progress bar."""
+    return min(1.0, rows / max(1, staging.estimated_rows))
+
+
+def _chunks(reader: pa.RecordBatchReader, staging: _Staging) -> Iterator[pa.RecordBatch]:
+    """The stream regrouped into chunks of about CHUNK_ROWS rows (DuckDB hands out small ones)."""
+    pending: list[pa.RecordBatch] = []
+    rows = 0
+    while True:
+        try:
+            batch = reader.read_next_batch()
+        except StopIteration:
+            break
+        except duckdb.Error as exc:
+            raise explain_read_error(staging.source, str(exc)) from None
+        pending.append(batch)
+        rows += batch.num_rows
+        if rows >= CHUNK_ROWS:
+            yield pa.Table.from_batches(pending).combine_chunks().to_batches()[0]
+            pending, rows = [], 0
+    if pending:
+        yield pa.Table.from_batches(pending).combine_chunks().to_batches()[0]
+
+
+def _progress(
+    batch: Any, on_progress: ProgressCallback | None, stage: str, fraction: float, *, save: bool = True
+) -> None:
+    batch.stage = stage
+    batch.progress = round(fraction, 3)
+    if save and batch.pk:
+        type(batch).objects.filter(pk=batch.pk).update(
+            stage=stage, progress=batch.progress, status=batch.status, started_at=batch.started_at
+        )
+    elif batch.pk:
+        type(batch).objects.filter(pk=batch.pk).update(progress=batch.progress)
+    if on_progress is not None:
+        on_progress(batch)
+
+
+def _write_rejected(staging: _Staging, batch: Any) -> Path:
+    """Rejected rows as CSV: the row number, the original columns and the reasons."""
+    from c360.sources.logic import upload_dir
+
+    target = upload_dir() / f"batch-{batch.pk}-rejected.csv"
+    cells = ", ".join(
+        f"{csv_safe_sql(f'CAST({quote_ident(c)} AS VARCHAR)')} AS {quote_ident(c)}"
+        for c in staging.columns
+    )
+    reasons = (
+        "array_to_string(list_transform(_errors, lambda e: e.column || ': ' || e.reason), '; ')"
+    )
+    staging.run(
+        f"COPY (SELECT _row AS row, {cells}, {csv_safe_sql(reasons)} AS errors "
+        "FROM numbered WHERE len(_errors) > 0 ORDER BY _row) "
+        f"TO {quote_literal(str(target))} (HEADER, DELIMITER ',')"
+    )
+    return target
+
+
+def _remove_tree(path: Path) -> None:
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)
