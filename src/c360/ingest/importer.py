@@ -227,9 +227,12 @@ def import_file(
         # transaction. A strict import that meets a bad row aborts the transaction, so the
         # warehouse never holds part of a file.
         total = inserted = 0
-        stream = staging.db.sql(
-            f"SELECT {_output_columns(plan)}, _errors FROM staged"
-        ).to_arrow_reader(CHUNK_ROWS)
+        try:
+            stream = staging.db.sql(
+                f"SELECT {_output_columns(plan)}, _errors FROM staged"
+            ).to_arrow_reader(CHUNK_ROWS)
+        except duckdb.Error as exc:
+            raise explain_read_error(staging.source, str(exc)) from None
         with get_warehouse().writer() as writer:
             for chunk in _chunks(stream, staging):
                 good, bad_mask = _split(chunk)
