@@ -8,7 +8,6 @@ Arrow append, PostgreSQL's COPY) are capabilities of the engine subclasses.
 from __future__ import annotations
 
 import io
-import itertools
 import re
 import threading
 from abc import ABC, abstractmethod
@@ -20,13 +19,17 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import ibis
+import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from ibis.backends import BaseBackend
 
 from c360.warehouse.schema import MIGRATIONS, TABLES
 
-ArrowData = pa.Table | pa.RecordBatch | pa.RecordBatchReader | Iterable[pa.RecordBatch]
+ArrowData = (
+    pa.Table | pa.RecordBatch | pa.RecordBatchReader | pd.DataFrame | Iterable[pa.RecordBatch]
+)
 
 _MIGRATIONS_TABLE = "c360_schema_migrations"
 _LOCK_PID = re.compile(r"PID (\d+)")
@@ -41,7 +44,9 @@ class WarehouseLocked(WarehouseError):
 
 
 def _batches(data: ArrowData) -> Iterator[pa.RecordBatch]:
-    if isinstance(data, pa.Table):
+    if isinstance(data, pd.DataFrame):
+        yield from pa.Table.from_pandas(data, preserve_index=False).to_batches()
+    elif isinstance(data, pa.Table):
         yield from data.to_batches()
     elif isinstance(data, pa.RecordBatch):
         yield data
@@ -49,17 +54,14 @@ def _batches(data: ArrowData) -> Iterator[pa.RecordBatch]:
         yield from data
 
 
-def _as_reader(data: ArrowData) -> pa.RecordBatchReader | None:
-    """Any Arrow input as one stream (None when it holds no batch at all)."""
-    if isinstance(data, pa.RecordBatchReader):
-        return data
+def _as_table(data: ArrowData) -> pa.Table | None:
+    """Any Arrow or pandas input as one table (None when it holds no batch at all)."""
     if isinstance(data, pa.Table):
-        return data.to_reader()
-    batches = iter(_batches(data))
-    first = next(batches, None)
-    if first is None:
+        return data
+    batches = list(_batches(data))
+    if not batches:
         return None
-    return pa.RecordBatchReader.from_batches(first.schema, itertools.chain([first], batches))
+    return pa.Table.from_batches(batches)
 
 
 class BatchWriter(ABC):
@@ -183,21 +185,22 @@ class _DuckDBWriter(BatchWriter):
         self._seq = 0
 
     def append(self, table: str, data: ArrowData) -> int:
-        reader = _as_reader(data)
-        if reader is None:
+        incoming = _as_table(data)
+        if incoming is None or incoming.num_rows == 0:
             return 0
         key = TABLES[table][1]
         self._seq += 1
         view = f"_c360_incoming_{self._seq}"
-        # One statement over the whole stream: DuckDB pulls the batches as it inserts, which is
-        # faster than one INSERT per batch and keeps memory flat.
-        self._cursor.register(view, reader)
-        columns = ", ".join(f'"{name}"' for name in reader.schema.names)
+        self._cursor.register(view, incoming)
+        columns = ", ".join(f'"{name}"' for name in incoming.schema.names)
         sql = f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {view} AS i"
         if key:
             # DuckDB keeps no unique index (its ART indexes slow bulk appends and cost
-            # memory); an anti-join against the table does the de-duplication instead.
+            # memory); an anti-join against the table does the de-duplication instead, and
+            # a window drops repeats inside the input when there are any.
             sql += f' WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE t."{key}" = i."{key}")'
+            if pc.count_distinct(incoming.column(key)).as_py() < incoming.num_rows:
+                sql += f' QUALIFY row_number() OVER (PARTITION BY i."{key}") = 1'
         try:
             return int(self._cursor.execute(sql).fetchone()[0])
         finally:

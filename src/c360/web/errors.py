@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import pydantic
 from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
+
+from c360.ingest.files import FileProblem
+from c360.sources.logic import NotAllowed, NotFound
 
 
 class ErrorDetail(Schema):
@@ -52,6 +56,27 @@ def install(api: NinjaAPI) -> None:
             api, request, status=exc.status, code=exc.code, message=exc.message, details=exc.details
         )
 
+    # Logic raises plain exceptions; they become the one error shape here, so no handler
+    # has to catch them. FileProblem is a ValueError, and the most specific class wins.
+    @api.exception_handler(NotFound)
+    def _not_found(request: HttpRequest, exc: NotFound) -> HttpResponse:
+        return error_response(api, request, status=404, code="not_found", message=str(exc))
+
+    @api.exception_handler(NotAllowed)
+    def _not_allowed(request: HttpRequest, exc: NotAllowed) -> HttpResponse:
+        return error_response(api, request, status=403, code="forbidden", message=str(exc))
+
+    @api.exception_handler(FileProblem)
+    def _bad_file(request: HttpRequest, exc: FileProblem) -> HttpResponse:
+        return error_response(api, request, status=422, code="bad_file", message=str(exc))
+
+    @api.exception_handler(ValueError)
+    def _invalid(request: HttpRequest, exc: ValueError) -> HttpResponse:
+        if isinstance(exc, pydantic.ValidationError):
+            # A response that fails its own schema is a bug of ours, not a bad request.
+            raise exc
+        return error_response(api, request, status=422, code="invalid", message=str(exc))
+
     @api.exception_handler(ValidationError)
     def _validation(request: HttpRequest, exc: ValidationError) -> HttpResponse:
         details = [
@@ -63,9 +88,8 @@ def install(api: NinjaAPI) -> None:
             request,
             status=422,
             code="invalid_request",
-            message="The request is not valid: " + "; ".join(
-                f"{d['where']}: {d['reason']}" for d in details
-            ),
+            message="The request is not valid: "
+            + "; ".join(f"{d['where']}: {d['reason']}" for d in details),
             details=details,
         )
 

@@ -1,9 +1,37 @@
 """Page routes of every app, in one place so the navigation is easy to follow."""
 
+from django.contrib.auth import views as auth_views
 from django.urls import path
 
+from c360.accounts import views as accounts
+from c360.sources import views as sources
 from c360.web import views
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path(
+        "login/",
+        auth_views.LoginView.as_view(redirect_authenticated_user=True),
+        name="login",
+    ),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    # accounts (admins only)
+    path("users/", accounts.user_list, name="user-list"),
+    path("users/new/", accounts.user_create, name="user-create"),
+    path("tokens/", accounts.token_list, name="token-list"),
+    path("tokens/new/", accounts.token_create, name="token-create"),
+    path("tokens/<int:token_id>/revoke/", accounts.token_revoke, name="token-revoke"),
+    # data sources and imports
+    path("sources/", sources.source_list, name="source-list"),
+    path("sources/new/", sources.source_create, name="source-create"),
+    path("sources/<int:source_id>/", sources.source_detail, name="source-detail"),
+    path("sources/<int:source_id>/grants/", sources.grant_set, name="source-grant"),
+    path("sources/<int:source_id>/upload/", sources.upload, name="source-upload"),
+    path("imports/<int:batch_id>/", sources.batch_detail, name="batch-detail"),
+    path("imports/<int:batch_id>/progress/", sources.batch_progress, name="batch-progress"),
+    path("imports/<int:batch_id>/rejected.csv", sources.batch_rejected, name="batch-rejected"),
+    path("imports/<int:batch_id>/rollback/", sources.batch_rollback, name="batch-rollback"),
+    # column mappings
+    path("mappings/", sources.mapping_list, name="mapping-list"),
+    path("mappings/<int:mapping_id>/", sources.mapping_detail, name="mapping-detail"),
 ]

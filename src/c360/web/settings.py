@@ -86,6 +86,7 @@ USE_TZ = True
 
 STATIC_URL = "/static/"
 STATIC_ROOT = _settings.data_dir / "static"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns about a missing one
 # Front-end packages come from the npm registry (frontend/package-lock.json) and are served
 # from frontend/node_modules by the app itself: no CDN, the platform works offline.
 FRONTEND_DIR = BASE_DIR.parent.parent / "frontend"

@@ -1,0 +1,72 @@
+"""Import throughput and peak memory for a journey CSV, through the page's import path.
+
+    .venv/bin/python bench/bench_import.py [--rows 1000000]
+
+Generates a CSV in the classic customer-journey format, then runs the same functions the
+upload page runs on its import thread (sources.logic.create_batch + run_import) against a
+fresh embedded data dir (SQLite + DuckDB). Prints rows/s end to end and the peak resident
+memory of the process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--keep", action="store_true", help="keep the data dir")
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="c360-bench-import-"))
+    os.environ["C360_DATA_DIR"] = str(work / "data")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "c360.web.settings")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    from journey_data import write_journey_csv
+
+    call_command("migrate", verbosity=0)
+    from c360.accounts.logic import create_user
+    from c360.sources import logic
+
+    csv_path = write_journey_csv(work / "journey.csv", args.rows)
+    size_mb = csv_path.stat().st_size / 1e6
+    admin = create_user(username="bench", password="bench-password", role="admin")
+    source = logic.create_source(actor=admin, name="bench web", kind="events")
+
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    started = time.perf_counter()
+    batch = logic.create_batch(
+        actor=admin, source=source, file_name=csv_path.name, file_size=csv_path.stat().st_size
+    )
+    batch = logic.run_import(batch=batch, path=csv_path)
+    elapsed = time.perf_counter() - started
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    print(f"file: {args.rows:,} rows, {size_mb:,.0f} MB CSV (classic journey format, 22 columns)")
+    print(f"batch {batch.pk}: {batch.status}, {batch.rows_inserted:,} rows inserted")
+    print(f"import time: {elapsed:.2f} s")
+    print(f"throughput: {batch.rows_read / elapsed:,.0f} rows/s end to end (target >= 300,000)")
+    print(f"peak memory: {peak:,.0f} MB resident (before import {rss_before:,.0f} MB; target <= 1,024)")
+    if not args.keep:
+        import shutil
+
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,448 @@
+"""The `c360` command: serve, demo, import, createadmin and saved mappings.
+
+Django and the warehouse are loaded inside each command, so `c360 --help` answers at once.
+Expected failures (a bad setting, a bad argument, a locked warehouse) print one line and
+exit with a code; only a bug prints a traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import secrets
+import sys
+from collections.abc import Callable
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+    from c360.config import Settings
+    from c360.sources.models import ImportBatch
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8360
+DEMO_ADMIN = "admin"
+DEMO_PASSWORD_FILE = "demo_admin_password"  # noqa: S105 (a file name, not a secret)
+
+# Exit codes: 1 the work failed or could not start (rejected import, locked warehouse),
+# 2 the request itself is wrong (bad setting, bad argument, unknown source, not allowed).
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+app = typer.Typer(
+    name="c360",
+    help="c360: self-hosted Customer 360 and customer-journey analytics.",
+    no_args_is_help=True,
+    add_completion=False,
+    # A bug prints Python's own traceback: compact, and without local variables (which
+    # would print passwords and tokens).
+    pretty_exceptions_enable=False,
+)
+mapping_app = typer.Typer(help="Saved column mappings.", no_args_is_help=True)
+app.add_typer(mapping_app, name="mapping")
+
+console = Console(highlight=False, soft_wrap=True)  # a line stays one line when piped
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+# -- plumbing ---------------------------------------------------------------------------
+def _fail(message: str, code: int) -> NoReturn:
+    # Plain print, not rich: rich wraps long lines, and the message must stay one line.
+    print(f"c360: {message}", file=sys.stderr)
+    raise typer.Exit(code)
+
+
+def _exit_code_for(exc: BaseException) -> int | None:
+    """The exit code of an expected failure, or None for a bug (which keeps its traceback)."""
+    # Looked up in sys.modules rather than imported: importing the warehouse or Django models
+    # here would load them for every command, and an exception cannot be an instance of a
+    # class whose module was never loaded.
+    engine = sys.modules.get("c360.warehouse.engine")
+    if engine is not None and isinstance(exc, engine.WarehouseError):
+        return EXIT_FAILED
+    logic = sys.modules.get("c360.sources.logic")
+    if logic is not None and isinstance(exc, logic.NotFound | logic.NotAllowed):
+        return EXIT_USAGE
+    if isinstance(exc, ValueError | PermissionError):  # ConfigError is a ValueError
+        return EXIT_USAGE
+    return None
+
+
+def _clear_errors(command: Callable[P, R]) -> Callable[P, R]:
+    """Turn expected failures into one line on stderr and an exit code."""
+
+    @functools.wraps(command)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except Exception as exc:
+            code = _exit_code_for(exc)
+            if code is None:
+                raise
+            message = str(exc).strip() or type(exc).__name__
+            _fail(" ".join(message.split()), code)
+
+    return run
+
+
+def _settings() -> Settings:
+    from c360 import config
+
+    return config.load()
+
+
+def _setup_django() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "c360.web.settings")
+    import django
+
+    django.setup()
+
+
+def _prepare_metadata() -> None:
+    """Load Django and bring the metadata database up to date (a no-op when it is)."""
+    _setup_django()
+    from django.core.management import call_command
+
+    call_command("migrate", interactive=False, verbosity=0)
+
+
+def _open_warehouse() -> None:
+    """Open this process's warehouse now, so a locked one is reported before any work."""
+    from django.conf import settings
+
+    from c360.warehouse import open_warehouse
+
+    open_warehouse(settings.C360_WAREHOUSE_URL)
+
+
+def _acting_user(username: str | None) -> User:
+    from django.contrib.auth.models import User
+
+    if username:
+        user = User.objects.filter(username=username, is_active=True).first()
+        if user is None:
+            raise ValueError(f"no active user called {username!r}")
+        return user
+    admin = User.objects.filter(is_superuser=True, is_active=True).order_by("pk").first()
+    if admin is None:
+        raise ValueError("there is no admin yet: create one with `c360 createadmin NAME`")
+    return admin
+
+
+def _check_password(password: str, user: User | None = None) -> None:
+    from django.contrib.auth.password_validation import validate_password
+    from django.core.exceptions import ValidationError
+
+    try:
+        validate_password(password, user)
+    except ValidationError as exc:
+        raise ValueError("password: " + " ".join(exc.messages)) from None
+
+
+def _url(host: str, port: int) -> str:
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}/"
+
+
+def _serve(host: str, port: int) -> None:
+    """Run the one server process that owns the warehouse."""
+    import uvicorn
+
+    from c360.sources.logic import recover_pending_batches
+    from c360.warehouse.runtime import close_warehouse
+
+    _open_warehouse()
+    recovered = recover_pending_batches()
+    if recovered:
+        console.print(f"Removed the rows of {recovered} import(s) interrupted by the last stop.")
+    console.print(f"c360 is serving on [bold]{_url(host, port)}[/bold] (Ctrl+C stops it)")
+    try:
+        # One process, no reloader, no forking workers: DuckDB allows one writing process,
+        # and this one is it. Requests run on threads, each with its own warehouse cursor.
+        uvicorn.run(
+            "c360.web.asgi:application",
+            host=host,
+            port=port,
+            workers=1,
+            reload=False,
+            lifespan="off",  # Django does not speak the ASGI lifespan protocol
+            log_level="info",
+        )
+    finally:
+        close_warehouse()
+
+
+# -- commands ---------------------------------------------------------------------------
+HostOption = Annotated[str, typer.Option(help="Address to listen on.")]
+PortOption = Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)]
+
+
+@app.command()
+@_clear_errors
+def serve(host: HostOption = DEFAULT_HOST, port: PortOption = DEFAULT_PORT) -> None:
+    """Start the web server and API (one process that owns the warehouse)."""
+    from c360.config import refuse_unsafe_start
+
+    refuse_unsafe_start(_settings())
+    _prepare_metadata()
+    _serve(host, port)
+
+
+@app.command()
+@_clear_errors
+def demo(host: HostOption = DEFAULT_HOST, port: PortOption = DEFAULT_PORT) -> None:
+    """Prepare the data dir, make sure an `admin` login exists, and start the server."""
+    from c360.config import refuse_unsafe_start
+
+    settings = _settings()
+    refuse_unsafe_start(settings)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    _prepare_metadata()
+    password = _demo_password(settings.data_dir)
+    _ensure_demo_admin(password)
+    console.print(
+        "The sample dataset is not included yet (it comes with the Customer 360 features): "
+        "import a file from the Sources page or with `c360 import` to see c360 at work."
+    )
+    console.print(
+        f"Open [bold]{_url(host, port)}[/bold] and log in as "
+        f"[bold]{DEMO_ADMIN}[/bold] with password [bold]{password}[/bold]"
+    )
+    _serve(host, port)
+
+
+def _demo_password(data_dir: Path) -> str:
+    """Generated once into the data dir (readable by its owner only), then reused."""
+    path = data_dir / DEMO_PASSWORD_FILE
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(12))
+    return path.read_text().strip()
+
+
+def _ensure_demo_admin(password: str) -> None:
+    from django.contrib.auth.models import User
+
+    from c360.accounts.logic import create_user
+
+    user = User.objects.filter(username=DEMO_ADMIN).first()
+    if user is None:
+        create_user(username=DEMO_ADMIN, password=password, role="admin")
+        return
+    # The printed login must work, even if the account was changed since the last demo.
+    user.is_active = user.is_superuser = user.is_staff = True
+    if not user.check_password(password):
+        user.set_password(password)
+    user.save()
+
+
+@app.command()
+@_clear_errors
+def createadmin(
+    username: Annotated[str, typer.Argument(help="Login name of the new admin.")],
+    password: Annotated[
+        str | None,
+        typer.Option(help="Password to set; without it one is generated and printed."),
+    ] = None,
+    email: Annotated[str, typer.Option(help="E-mail address of the admin.")] = "",
+) -> None:
+    """Create an admin account."""
+    _prepare_metadata()
+    from c360.accounts.logic import create_user
+
+    generated = password is None
+    password = password or secrets.token_urlsafe(12)
+    _check_password(password)
+    create_user(username=username, password=password, email=email, role="admin")
+    console.print(f"Created admin [bold]{username}[/bold].")
+    if generated:
+        console.print(f"Password: [bold]{password}[/bold] (shown once; store it now)")
+
+
+class Mode(StrEnum):
+    strict = "strict"
+    lenient = "lenient"
+
+
+@app.command("import")
+@_clear_errors
+def import_(
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="CSV, JSON Lines, JSON array or Parquet file, optionally gzipped.",
+            exists=True,
+            dir_okay=False,
+            readable=True,
+            resolve_path=True,
+        ),
+    ],
+    source: Annotated[str, typer.Option(help="Name of the data source to import into.")],
+    mapping: Annotated[
+        str | None, typer.Option(help="Name of a saved column mapping (else suggested).")
+    ] = None,
+    mode: Annotated[
+        Mode, typer.Option(help="strict: any bad row rejects the file; lenient: good rows land.")
+    ] = Mode.strict,
+    delimiter: Annotated[str | None, typer.Option(help="CSV delimiter (else detected).")] = None,
+    user: Annotated[
+        str | None, typer.Option(help="Act as this user (default: the first admin).")
+    ] = None,
+) -> None:
+    """Import a file into a data source, exactly as the upload page does."""
+    _prepare_metadata()
+    from c360.sources.logic import create_batch, get_mapping
+    from c360.sources.models import BatchStatus, DataSource
+
+    actor = _acting_user(user)
+    found = DataSource.objects.filter(name__iexact=source.strip()).first()
+    if found is None:
+        raise ValueError(f"no data source called {source!r}")
+    mapping_spec: dict[str, Any] | None = None
+    if mapping:
+        mapping_spec = get_mapping(kind=found.kind, name=mapping).spec
+    _open_warehouse()
+    batch = create_batch(
+        actor=actor,
+        source=found,
+        file_name=file.name,
+        file_size=file.stat().st_size,
+        mode=mode.value,
+        mapping_name=mapping or "",
+    )
+    batch = _import_with_progress(batch, file, mapping_spec, delimiter)
+    _print_outcome(batch)
+    if batch.status != BatchStatus.DONE:
+        raise typer.Exit(EXIT_FAILED)
+
+
+def _import_with_progress(
+    batch: ImportBatch, file: Path, mapping_spec: dict[str, Any] | None, delimiter: str | None
+) -> ImportBatch:
+    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+
+    from c360.sources.logic import run_import
+
+    columns = (
+        TextColumn("{task.description:<28}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TextColumn("{task.fields[rows]:>12,} rows"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console, transient=False) as progress:
+        task = progress.add_task("starting", total=1.0, rows=0)
+
+        def on_progress(current: ImportBatch) -> None:
+            progress.update(
+                task,
+                completed=current.progress,
+                description=current.stage or current.status,
+                rows=current.rows_read,
+            )
+
+        return run_import(
+            batch=batch,
+            path=file,
+            mapping_spec=mapping_spec,
+            delimiter=delimiter,
+            on_progress=on_progress,
+        )
+
+
+def _print_outcome(batch: ImportBatch) -> None:
+    from c360.sources.models import BatchStatus
+
+    style = "green" if batch.status == BatchStatus.DONE else "red"
+    console.print(
+        f"Batch {batch.pk}: [{style}]{batch.get_status_display()}[/{style}] - "
+        f"{batch.rows_read:,} read, {batch.rows_accepted:,} accepted, "
+        f"{batch.rows_rejected:,} rejected, {batch.rows_duplicate:,} already present, "
+        f"{batch.rows_inserted:,} inserted"
+        + (f" in {batch.duration_seconds:.1f}s" if batch.duration_seconds is not None else "")
+    )
+    if batch.error:
+        console.print(f"[red]{batch.error}[/red]")
+    shown = batch.errors_sample[:10]
+    for error in shown:
+        console.print(f"  row {error['row']}, column {error['column']}: {error['reason']}")
+    if batch.rows_rejected > len(shown) and shown:
+        console.print(f"  ... and {batch.rows_rejected - len(shown):,} more")
+    if batch.rejected_path:
+        console.print(f"Rejected rows with their reasons: {batch.rejected_path}")
+
+
+# -- mappings ---------------------------------------------------------------------------
+@mapping_app.command("save")
+@_clear_errors
+def mapping_save(
+    name: Annotated[str, typer.Argument(help="Name to save the mapping under.")],
+    kind: Annotated[str, typer.Option(help="Source kind: events, customers, orders, ...")],
+    file: Annotated[
+        Path,
+        typer.Option(help="JSON mapping spec.", exists=True, dir_okay=False, readable=True),
+    ],
+    user: Annotated[
+        str | None, typer.Option(help="Save as this user (default: the first admin).")
+    ] = None,
+) -> None:
+    """Save (or replace) a named column mapping for a source kind."""
+    _prepare_metadata()
+    from c360.sources.logic import save_mapping
+    from c360.sources.models import SourceKind
+
+    if kind not in SourceKind.values:
+        raise ValueError(f"kind: expected one of {', '.join(SourceKind.values)}, got {kind!r}")
+    try:
+        spec = json.loads(file.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{file} is not valid JSON: {exc}") from None
+    if not isinstance(spec, dict):
+        raise ValueError(f"{file} must hold a JSON object with a 'fields' key")
+    saved = save_mapping(actor=_acting_user(user), name=name, kind=kind, spec=spec)
+    console.print(f"Saved mapping [bold]{saved.name}[/bold] for {saved.kind} sources.")
+
+
+@mapping_app.command("list")
+@_clear_errors
+def mapping_list(
+    kind: Annotated[str | None, typer.Option(help="Only mappings of this source kind.")] = None,
+) -> None:
+    """List the saved column mappings."""
+    _prepare_metadata()
+    from rich.table import Table
+
+    from c360.sources.models import ColumnMapping
+
+    mappings = ColumnMapping.objects.all()
+    if kind:
+        mappings = mappings.filter(kind=kind)
+    if not mappings.exists():
+        console.print("No saved mappings yet: save one with `c360 mapping save NAME ...`.")
+        return
+    table = Table("name", "kind", "fields", "properties", "updated (UTC)")
+    for saved in mappings:
+        fields = saved.spec.get("fields", {}) if isinstance(saved.spec, dict) else {}
+        properties = saved.spec.get("properties", "") if isinstance(saved.spec, dict) else ""
+        table.add_row(
+            saved.name,
+            saved.kind,
+            ", ".join(sorted(fields)),
+            properties if isinstance(properties, str) else ", ".join(properties),
+            saved.updated_at.strftime("%Y-%m-%d %H:%M"),
+        )
+    console.print(table)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,131 @@
+// The upload panel of a data source: drag-and-drop or pick a file, send it with an upload
+// progress bar, then hand the new import batch to htmx, which polls its progress.
+(function () {
+  "use strict";
+
+  function formatSize(bytes) {
+    var units = ["bytes", "KB", "MB", "GB", "TB"];
+    var size = bytes;
+    var unit = 0;
+    while (size >= 1024 && unit < units.length - 1) {
+      size /= 1024;
+      unit += 1;
+    }
+    return (unit === 0 ? size : size.toFixed(1)) + " " + units[unit];
+  }
+
+  function setup(form) {
+    var zone = form.querySelector("[data-dropzone]");
+    var input = form.querySelector("input[type=file]");
+    var fileName = form.querySelector("[data-file-name]");
+    var button = form.querySelector("[data-upload-button]");
+    var progress = form.querySelector("[data-upload-progress]");
+    var bar = form.querySelector("[data-upload-bar]");
+    var label = form.querySelector("[data-upload-label]");
+    var problem = form.querySelector("[data-upload-error]");
+    var target = document.querySelector("[data-import-progress]");
+    var chosen = null;
+
+    function choose(file) {
+      chosen = file || null;
+      zone.classList.toggle("has-file", !!chosen);
+      fileName.textContent = chosen ? chosen.name + " · " + formatSize(chosen.size) : "";
+      button.disabled = !chosen;
+      problem.hidden = true;
+    }
+
+    input.addEventListener("change", function () {
+      choose(input.files[0]);
+    });
+    ["dragenter", "dragover"].forEach(function (name) {
+      zone.addEventListener(name, function (event) {
+        event.preventDefault();
+        zone.classList.add("is-dragover");
+      });
+    });
+    ["dragleave", "dragend", "drop"].forEach(function (name) {
+      zone.addEventListener(name, function () {
+        zone.classList.remove("is-dragover");
+      });
+    });
+    zone.addEventListener("drop", function (event) {
+      event.preventDefault();
+      var files = event.dataTransfer && event.dataTransfer.files;
+      if (files && files.length) {
+        choose(files[0]);
+      }
+    });
+
+    function fail(message) {
+      problem.textContent = message;
+      problem.hidden = false;
+      progress.hidden = true;
+      button.disabled = !chosen;
+    }
+
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      if (!chosen) {
+        fail("Choose a file first.");
+        return;
+      }
+      var body = new FormData(form);
+      body.set("file", chosen, chosen.name);
+
+      var xhr = new XMLHttpRequest();
+      xhr.open("POST", form.action);
+      xhr.setRequestHeader("X-Requested-With", "XMLHttpRequest");
+      xhr.responseType = "json";
+      xhr.upload.onprogress = function (e) {
+        if (!e.lengthComputable) return;
+        var percent = Math.round((e.loaded / e.total) * 100);
+        bar.style.width = percent + "%";
+        label.textContent = percent < 100
+          ? "Uploading… " + percent + "% of " + formatSize(e.total)
+          : "Uploaded, starting the import…";
+      };
+      xhr.onload = function () {
+        var answer = xhr.response || {};
+        if (xhr.status === 201 && answer.batch_id) {
+          progress.hidden = true;
+          button.disabled = true;
+          input.value = "";  // keep the chosen options for the next file
+          choose(null);
+          var holder = document.createElement("div");
+          holder.setAttribute("hx-get", answer.progress_url);
+          holder.setAttribute("hx-trigger", "load");
+          holder.setAttribute("hx-swap", "outerHTML");
+          target.prepend(holder);
+          target.scrollIntoView({ behavior: "smooth", block: "nearest" });
+          if (window.htmx) {
+            window.htmx.process(holder);
+          } else {
+            window.location.href = answer.url;
+          }
+          return;
+        }
+        if (xhr.responseURL && xhr.responseURL.indexOf("/login/") !== -1) {
+          fail("Your session has ended: reload the page and log in again.");
+          return;
+        }
+        if (xhr.status === 403 && !answer.error) {
+          fail("Your session expired or you may not import here; reload the page and log in.");
+          return;
+        }
+        fail((answer.error && answer.error.message) || "The upload failed (HTTP " + xhr.status + ").");
+      };
+      xhr.onerror = function () {
+        fail("The upload was interrupted: check the connection and try again.");
+      };
+
+      problem.hidden = true;
+      progress.hidden = false;
+      bar.style.width = "0%";
+      label.textContent = "Uploading…";
+      button.disabled = true;
+      xhr.send(body);
+    });
+  }
+
+  document.querySelectorAll("form[data-upload]").forEach(setup);
+})();

@@ -1,0 +1,249 @@
+"""The warehouse seam behaves the same on every engine."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from c360.warehouse import TABLES, Warehouse
+from c360.warehouse.runtime import get_warehouse
+from c360.warehouse.schema import MIGRATIONS
+
+NOON = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def events(batch_id: int, event_ids: list[str], **columns: list[Any]) -> pa.Table:
+    """Event rows of one import batch, with the lineage columns every row carries."""
+    n = len(event_ids)
+    data: dict[str, Any] = {
+        "event_id": pa.array(event_ids, pa.string()),
+        "source_id": pa.array([1] * n, pa.int64()),
+        "batch_id": pa.array([batch_id] * n, pa.int64()),
+        "row_number": pa.array(range(1, n + 1), pa.int64()),
+        "ingested_at": pa.array([NOON] * n, pa.timestamp("us", tz="UTC")),
+        "event": pa.array(["page_view"] * n, pa.string()),
+        "timestamp": pa.array([NOON] * n, pa.timestamp("us", tz="UTC")),
+    }
+    data.update(columns)
+    return pa.table(data)
+
+
+def customers(batch_id: int, record_ids: list[str]) -> pa.Table:
+    n = len(record_ids)
+    return pa.table(
+        {
+            "record_id": pa.array(record_ids, pa.string()),
+            "batch_id": pa.array([batch_id] * n, pa.int64()),
+            "customer_id": pa.array([f"c-{r}" for r in record_ids], pa.string()),
+        }
+    )
+
+
+def event_ids(warehouse: Warehouse) -> list[str]:
+    return sorted(warehouse.table("events").event_id.to_pyarrow().to_pylist())
+
+
+# -- migrations -------------------------------------------------------------------------
+def test_migrations_are_applied_once_and_recorded(any_warehouse: Warehouse) -> None:
+    recorded = any_warehouse.table("c360_schema_migrations").version.to_pyarrow().to_pylist()
+
+    assert sorted(recorded) == [m.version for m in MIGRATIONS]
+    assert any_warehouse.schema_version() == MIGRATIONS[-1].version
+    assert any_warehouse.migrate() == []  # a second start applies nothing
+    assert any_warehouse.table("c360_schema_migrations").count().execute() == len(MIGRATIONS)
+
+
+def test_migrations_create_the_canonical_tables(any_warehouse: Warehouse) -> None:
+    for name, (schema, _key) in TABLES.items():
+        assert list(any_warehouse.table(name).schema().names) == list(schema.names), name
+
+
+def test_the_process_warehouse_is_the_fixture(warehouse: Warehouse) -> None:
+    assert get_warehouse() is warehouse
+
+
+# -- appending --------------------------------------------------------------------------
+def test_append_skips_rows_whose_key_exists(any_warehouse: Warehouse) -> None:
+    with any_warehouse.writer() as writer:
+        first = writer.append("events", events(1, ["a", "b"]))
+    with any_warehouse.writer() as writer:
+        second = writer.append("events", events(2, ["b", "c"]))
+
+    assert (first, second) == (2, 1)
+    assert event_ids(any_warehouse) == ["a", "b", "c"]
+    kept_b = any_warehouse.count("events", event_id="b", batch_id=1)
+    assert kept_b == 1  # the first arrival wins
+
+
+@pytest.mark.parametrize(
+    "any_warehouse",
+    [
+        "duckdb",
+        pytest.param("postgres", marks=pytest.mark.postgres),
+    ],
+    indirect=True,
+)
+def test_append_skips_duplicate_keys_within_one_batch(any_warehouse: Warehouse) -> None:
+    with any_warehouse.writer() as writer:
+        inserted = writer.append("events", events(1, ["a", "a", "b"]))
+
+    assert inserted == 2
+    assert event_ids(any_warehouse) == ["a", "b"]
+
+
+def test_append_takes_a_pandas_frame(any_warehouse: Warehouse) -> None:
+    frame = events(1, ["a", "b"]).to_pandas()
+    assert isinstance(frame, pd.DataFrame)
+
+    with any_warehouse.writer() as writer:
+        inserted = writer.append("events", frame)
+
+    assert inserted == 2
+    assert event_ids(any_warehouse) == ["a", "b"]
+
+
+def test_append_takes_record_batches(any_warehouse: Warehouse) -> None:
+    batches = events(1, ["a", "b", "c"]).to_batches(max_chunksize=1)
+
+    with any_warehouse.writer() as writer:
+        inserted = writer.append("events", iter(batches))
+
+    assert inserted == 3
+
+
+# -- atomicity --------------------------------------------------------------------------
+class _Boom(Exception):
+    pass
+
+
+def test_an_error_inside_the_writer_leaves_nothing(any_warehouse: Warehouse) -> None:
+    with pytest.raises(_Boom), any_warehouse.writer() as writer:
+        writer.append("events", events(1, ["a", "b"]))
+        writer.append("customers", customers(1, ["r1"]))
+        raise _Boom
+
+    assert any_warehouse.count("events") == 0
+    assert any_warehouse.count("customers") == 0
+    # ...and the warehouse is still writable afterwards
+    with any_warehouse.writer() as writer:
+        assert writer.append("events", events(2, ["c"])) == 1
+
+
+def test_a_failed_delete_leaves_the_rows(any_warehouse: Warehouse) -> None:
+    with any_warehouse.writer() as writer:
+        writer.append("events", events(1, ["a"]))
+
+    with pytest.raises(_Boom), any_warehouse.writer() as writer:
+        writer.delete_batches([1])
+        raise _Boom
+
+    assert event_ids(any_warehouse) == ["a"]
+
+
+# -- rollback of a batch ----------------------------------------------------------------
+def test_delete_batches_removes_exactly_that_batch(any_warehouse: Warehouse) -> None:
+    with any_warehouse.writer() as writer:
+        writer.append("events", events(1, ["a", "b"]))
+        writer.append("customers", customers(1, ["r1"]))
+    with any_warehouse.writer() as writer:
+        writer.append("events", events(2, ["c"]))
+        writer.append("customers", customers(2, ["r2", "r3"]))
+    with any_warehouse.writer() as writer:
+        writer.append("events", events(3, ["d"]))
+
+    with any_warehouse.writer() as writer:
+        removed = writer.delete_batches([1, 3])
+
+    assert removed["events"] == 3
+    assert removed["customers"] == 1
+    assert set(removed) == set(TABLES)
+    assert event_ids(any_warehouse) == ["c"]
+    assert any_warehouse.count("customers") == 2
+    assert any_warehouse.count("customers", batch_id=2) == 2
+
+
+def test_delete_of_no_batches_touches_nothing(any_warehouse: Warehouse) -> None:
+    with any_warehouse.writer() as writer:
+        writer.append("events", events(1, ["a"]))
+        assert writer.delete_batches([]) == {}
+    assert any_warehouse.count("events") == 1
+
+
+# -- types ------------------------------------------------------------------------------
+def test_timestamps_come_back_timezone_aware_in_utc(any_warehouse: Warehouse) -> None:
+    amsterdam = datetime(2024, 7, 1, 9, 30, 15, 123456, tzinfo=ZoneInfo("Europe/Amsterdam"))
+    rows = events(
+        1, ["a"], timestamp=pa.array([amsterdam], pa.timestamp("us", tz="Europe/Amsterdam"))
+    )
+    with any_warehouse.writer() as writer:
+        writer.append("events", rows)
+
+    table = any_warehouse.table("events")
+    assert table.schema()["timestamp"].timezone == "UTC"
+    arrow = table.select("timestamp", "ingested_at").to_pyarrow()
+    assert arrow.schema.field("timestamp").type.tz == "UTC"
+    assert arrow.schema.field("ingested_at").type.tz == "UTC"
+    value = arrow.column("timestamp")[0].as_py()
+    assert value == amsterdam  # the same instant...
+    assert value.utcoffset().total_seconds() == 0  # ...told in UTC
+    frame = table.select("timestamp").execute()
+    assert str(frame["timestamp"].dt.tz) == "UTC"
+
+
+def test_json_properties_round_trip(any_warehouse: Warehouse) -> None:
+    properties = {
+        "plan": "gold",
+        "amount": 12.5,
+        "count": 3,
+        "consent": True,
+        "tags": ["a", "b"],
+        "nested": {"city": "Zürich", "empty": None},
+    }
+    rows = events(1, ["a"], properties=pa.array([json.dumps(properties)], pa.string()))
+    with any_warehouse.writer() as writer:
+        writer.append("events", rows)
+
+    stored = any_warehouse.table("events").properties.execute().iloc[0]
+    assert stored == properties
+
+
+# -- the single writer ------------------------------------------------------------------
+_OPEN_FROM_ANOTHER_PROCESS = """
+import sys
+from c360.warehouse import WarehouseLocked, connect
+try:
+    connect(sys.argv[1])
+except WarehouseLocked as exc:
+    print(exc)
+    sys.exit(3)
+print("opened")
+"""
+
+
+def test_a_second_process_is_told_the_warehouse_is_locked(warehouse: Warehouse) -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", _OPEN_FROM_ANOTHER_PROCESS, warehouse.url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+        check=False,
+    )
+
+    assert result.returncode == 3, result.stdout + result.stderr
+    message = result.stdout.strip()
+    assert "\n" not in message
+    path = warehouse.url.removeprefix("duckdb://")
+    assert message.startswith(f"The warehouse {path} is in use by process {os.getpid()}")
+    assert message.endswith(".")
+    assert Path(path).exists()
