@@ -265,7 +265,9 @@ def import_file(
         raise
     delimiter = _delimiter(form.delimiter)
     if form.wait:
-        batch = logic.run_import(batch=batch, path=path, mapping_spec=spec, delimiter=delimiter)
+        batch = logic.run_import(
+            batch=batch, path=path, mapping_spec=spec, delimiter=delimiter, discard_file=True
+        )
         return Status(201, BatchOut.of(batch))
     logic.start_import_in_background(batch=batch, path=path, mapping_spec=spec, delimiter=delimiter)
     return Status(202, BatchOut.of(batch))

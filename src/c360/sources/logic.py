@@ -122,6 +122,9 @@ def save_mapping(*, actor: User, name: str, kind: str, spec: dict[str, Any]) -> 
     if not name:
         raise ValueError("name: a mapping needs a name")
     mapping = Mapping.from_spec(kind=kind, spec=spec)  # raises ValueError on a bad spec
+    existing = ColumnMapping.objects.filter(kind=kind, name=name).first()
+    if existing is not None and existing.created_by_id != actor.pk and not is_admin(actor):
+        raise NotAllowed(f"the mapping {name!r} belongs to someone else; save it under a new name")
     saved, _ = ColumnMapping.objects.update_or_create(
         kind=kind, name=name, defaults={"spec": mapping.to_spec(), "created_by": actor}
     )
@@ -178,17 +181,26 @@ def run_import(
     mapping_spec: dict[str, Any] | None = None,
     delimiter: str | None = None,
     on_progress: ProgressCallback | None = None,
+    discard_file: bool = False,
 ) -> ImportBatch:
-    """Validate and land the file of a pending batch; the batch records the outcome."""
+    """Validate and land the file of a pending batch; the batch records the outcome.
+
+    `discard_file` deletes the file afterwards: uploads are ours to remove, a file named on
+    the command line is not.
+    """
     from c360.ingest.importer import import_file
 
-    return import_file(
-        batch=batch,
-        path=path,
-        mapping_spec=mapping_spec,
-        delimiter=delimiter,
-        on_progress=on_progress,
-    )
+    try:
+        return import_file(
+            batch=batch,
+            path=path,
+            mapping_spec=mapping_spec,
+            delimiter=delimiter,
+            on_progress=on_progress,
+        )
+    finally:
+        if discard_file:
+            path.unlink(missing_ok=True)
 
 
 def start_import_in_background(
@@ -198,11 +210,20 @@ def start_import_in_background(
     mapping_spec: dict[str, Any] | None = None,
     delimiter: str | None = None,
 ) -> threading.Thread:
-    """Run the import on a thread of the server process (the warehouse's single writer)."""
+    """Run the import of an upload on a thread of the server process (the single writer).
+
+    The uploaded file is deleted when the import ends.
+    """
 
     def work() -> None:
         try:
-            run_import(batch=batch, path=path, mapping_spec=mapping_spec, delimiter=delimiter)
+            run_import(
+                batch=batch,
+                path=path,
+                mapping_spec=mapping_spec,
+                delimiter=delimiter,
+                discard_file=True,
+            )
         except Exception:  # recorded on the batch by import_file; keep the thread quiet
             log.exception("import batch %s failed", batch.pk)
         finally:

@@ -72,6 +72,9 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     DATABASES["default"]["OPTIONS"] = {"timeout": 20}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+if _settings.environment == "test":
+    # Tests create many users; the default hasher takes ~0.3 s each by design.
+    PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
