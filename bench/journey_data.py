@@ -13,7 +13,9 @@ JOURNEY_HEADER = (
 )
 
 
-def write_journey_csv(path: Path, rows: int, *, customers: int | None = None, seed: int = 7) -> Path:
+def write_journey_csv(
+    path: Path, rows: int, *, customers: int | None = None, seed: int = 7
+) -> Path:
     """Write `rows` journey events for `customers` people (default rows / 20) as CSV."""
     customers = customers or max(1, rows // 20)
     db = duckdb.connect()

@@ -280,6 +280,7 @@ def test_import_lands_a_file_once(data_dir: Path, world: Path) -> None:
     assert again.returncode == 0, again.stdout + again.stderr
     assert "3 already present, 0 inserted" in again.stdout
     assert batch_statuses(data_dir) == ["done", "done"]
+    assert world.read_text() == JOURNEY_CSV  # the user's file is left as it was
 
 
 def test_import_of_a_bad_file_exits_1_and_says_why(

@@ -31,11 +31,18 @@ JOURNEY = (
 
 
 def _import(
-    source: DataSource, path: Path, *, mode: str = "strict", spec: dict[str, Any] | None = None,
+    source: DataSource,
+    path: Path,
+    *,
+    mode: str = "strict",
+    spec: dict[str, Any] | None = None,
     delimiter: str | None = None,
 ) -> ImportBatch:
     batch = logic.create_batch(
-        actor=source.owner, source=source, file_name=path.name, file_size=path.stat().st_size,
+        actor=source.owner,
+        source=source,
+        file_name=path.name,
+        file_size=path.stat().st_size,
         mode=mode,
     )
     return logic.run_import(batch=batch, path=path, mapping_spec=spec, delimiter=delimiter)
@@ -51,7 +58,9 @@ def _events(warehouse: Warehouse) -> list[dict[str, Any]]:
     return table.to_pylist()
 
 
-def test_classic_journey_csv_maps_without_input(source: DataSource, warehouse: Warehouse, tmp_path: Path) -> None:
+def test_classic_journey_csv_maps_without_input(
+    source: DataSource, warehouse: Warehouse, tmp_path: Path
+) -> None:
     path = tmp_path / "journey.csv"
     path.write_text(JOURNEY)
     batch = _import(source, path)
@@ -77,7 +86,9 @@ def test_classic_journey_csv_maps_without_input(source: DataSource, warehouse: W
         ("journey.csv.gz", lambda t: gzip.compress(t.encode())),
     ],
 )
-def test_csv_dialects_and_encodings(source: DataSource, warehouse: Warehouse, tmp_path: Path, name: str, encode: Any) -> None:
+def test_csv_dialects_and_encodings(
+    source: DataSource, warehouse: Warehouse, tmp_path: Path, name: str, encode: Any
+) -> None:
     path = tmp_path / name
     path.write_bytes(encode(JOURNEY))
     batch = _import(source, path)
@@ -87,10 +98,12 @@ def test_csv_dialects_and_encodings(source: DataSource, warehouse: Warehouse, tm
     assert cities & {"Utrecht", "Köln"}
 
 
-def test_quoted_fields_keep_delimiters_and_newlines(source: DataSource, warehouse: Warehouse, tmp_path: Path) -> None:
+def test_quoted_fields_keep_delimiters_and_newlines(
+    source: DataSource, warehouse: Warehouse, tmp_path: Path
+) -> None:
     path = tmp_path / "quoted.csv"
     path.write_text(
-        'customer_id,action_type,time,webpage_title\n'
+        "customer_id,action_type,time,webpage_title\n"
         'C1,visit,2024-03-01T10:00:00Z,"Sale, 50% off"\n'
         'C1,search,2024-03-01T10:01:00Z,"two\nlines ""quoted"""\n'
     )
@@ -100,17 +113,32 @@ def test_quoted_fields_keep_delimiters_and_newlines(source: DataSource, warehous
     assert titles == ["Sale, 50% off", 'two\nlines "quoted"']
 
 
-def test_json_lines_json_array_and_parquet(source: DataSource, warehouse: Warehouse, tmp_path: Path) -> None:
+def test_json_lines_json_array_and_parquet(
+    source: DataSource, warehouse: Warehouse, tmp_path: Path
+) -> None:
     records = [
-        {"customer_id": "C9", "action_type": "visit", "time": "2024-01-01T08:00:00+01:00", "extra": {"a": 1}},
-        {"customer_id": "C9", "action_type": "order", "time": "2024-01-01T08:30:00+01:00", "extra": {"a": 2}},
+        {
+            "customer_id": "C9",
+            "action_type": "visit",
+            "time": "2024-01-01T08:00:00+01:00",
+            "extra": {"a": 1},
+        },
+        {
+            "customer_id": "C9",
+            "action_type": "order",
+            "time": "2024-01-01T08:30:00+01:00",
+            "extra": {"a": 2},
+        },
     ]
     jsonl = tmp_path / "events.jsonl"
     jsonl.write_text("\n".join(json.dumps(r) for r in records))
     array = tmp_path / "events.json.gz"
     array.write_bytes(gzip.compress(json.dumps(records).encode()))
     parquet = tmp_path / "events.parquet"
-    pq.write_table(pa.Table.from_pylist([{k: v for k, v in r.items() if k != "extra"} for r in records]), parquet)
+    pq.write_table(
+        pa.Table.from_pylist([{k: v for k, v in r.items() if k != "extra"} for r in records]),
+        parquet,
+    )
     for path in (jsonl, array, parquet):
         batch = _import(source, path)
         assert batch.status == BatchStatus.DONE, (path.name, batch.error)
@@ -122,7 +150,9 @@ def test_json_lines_json_array_and_parquet(source: DataSource, warehouse: Wareho
     assert json.loads(rows[0]["properties"]) == {"extra": {"a": 1}}
 
 
-def test_reimport_adds_nothing_and_rollback_removes_exactly_the_batch(source: DataSource, warehouse: Warehouse, tmp_path: Path) -> None:
+def test_reimport_adds_nothing_and_rollback_removes_exactly_the_batch(
+    source: DataSource, warehouse: Warehouse, tmp_path: Path
+) -> None:
     path = tmp_path / "journey.csv"
     path.write_text(JOURNEY)
     first = _import(source, path)
@@ -143,14 +173,20 @@ def test_reimport_adds_nothing_and_rollback_removes_exactly_the_batch(source: Da
         logic.rollback_batch(actor=source.owner, batch=first)
 
 
-def test_mapping_with_formats_time_zones_constants_and_casts(source: DataSource, warehouse: Warehouse, tmp_path: Path) -> None:
+def test_mapping_with_formats_time_zones_constants_and_casts(
+    source: DataSource, warehouse: Warehouse, tmp_path: Path
+) -> None:
     path = tmp_path / "custom.csv"
     path.write_text("who,what,when,score\nA,signup,01/06/2024 10:00,7\n")
     spec = {
         "fields": {
             "customer_id": {"column": "who"},
             "event": {"column": "what"},
-            "timestamp": {"column": "when", "format": "%d/%m/%Y %H:%M", "timezone": "Europe/Amsterdam"},
+            "timestamp": {
+                "column": "when",
+                "format": "%d/%m/%Y %H:%M",
+                "timezone": "Europe/Amsterdam",
+            },
             "experience_score": {"column": "score"},
             "channel": {"constant": "web"},
         },
@@ -174,7 +210,9 @@ BAD_VALUES = (
 )
 
 
-def test_strict_mode_rejects_the_whole_file_with_row_errors(source: DataSource, warehouse: Warehouse, tmp_path: Path) -> None:
+def test_strict_mode_rejects_the_whole_file_with_row_errors(
+    source: DataSource, warehouse: Warehouse, tmp_path: Path
+) -> None:
     path = tmp_path / "bad.csv"
     path.write_text(BAD_VALUES)
     batch = _import(source, path, mode="strict")
@@ -186,9 +224,11 @@ def test_strict_mode_rejects_the_whole_file_with_row_errors(source: DataSource, 
     assert "strict mode" in batch.error and "row 2, column time" in batch.error
 
 
-def test_lenient_mode_lands_good_rows_and_reports_the_rest(source: DataSource, warehouse: Warehouse, tmp_path: Path) -> None:
+def test_lenient_mode_lands_good_rows_and_reports_the_rest(
+    source: DataSource, warehouse: Warehouse, tmp_path: Path
+) -> None:
     path = tmp_path / "bad.csv"
-    path.write_text(BAD_VALUES + "=HYPERLINK(\"x\"),visit,nope,1\n")
+    path.write_text(BAD_VALUES + '=HYPERLINK("x"),visit,nope,1\n')
     batch = _import(source, path, mode="lenient")
     assert batch.status == BatchStatus.DONE, batch.error
     assert (batch.rows_read, batch.rows_accepted, batch.rows_rejected) == (6, 1, 5)
@@ -210,12 +250,29 @@ def test_lenient_mode_lands_good_rows_and_reports_the_rest(source: DataSource, w
         (b"customer_id,action_type,time\n", "no rows"),
         (b"customer_id,action_type,customer_id,time\nA,b,A,2024-01-01\n", "more than once"),
         (b"customer_id,time\nA,2024-01-01\n", "Required for events: event"),
-        (b"customer_id,action_type,time\nA,b,2024-01-01\nB,c,2024-01-01,extra\n", "number of fields"),
-        (b"customer_id,action_type,time\nA,b," + b"x" * (10 * 1024 * 1024) + b"\n", "over the 1 MB limit"),
+        (
+            b"customer_id,action_type,time\nA,b,2024-01-01\nB,c,2024-01-01,extra\n",
+            "number of fields",
+        ),
+        (
+            b"customer_id,action_type,time\nA,b," + b"x" * (10 * 1024 * 1024) + b"\n",
+            "over the 1 MB limit",
+        ),
     ],
-    ids=["binary", "empty", "blank-lines", "header-only", "repeated-header", "missing-required", "ragged-row", "10MB-field"],
+    ids=[
+        "binary",
+        "empty",
+        "blank-lines",
+        "header-only",
+        "repeated-header",
+        "missing-required",
+        "ragged-row",
+        "10MB-field",
+    ],
 )
-def test_bad_files_get_a_clear_error_and_change_nothing(source: DataSource, warehouse: Warehouse, tmp_path: Path, content: bytes, message: str) -> None:
+def test_bad_files_get_a_clear_error_and_change_nothing(
+    source: DataSource, warehouse: Warehouse, tmp_path: Path, content: bytes, message: str
+) -> None:
     path = tmp_path / "bad.csv"
     path.write_bytes(content)
     batch = _import(source, path)
@@ -234,7 +291,9 @@ def test_wrong_delimiter_is_named(source: DataSource, warehouse: Warehouse, tmp_
     assert warehouse.count("events") == 0
 
 
-def test_unparseable_dates_in_strict_mode(source: DataSource, warehouse: Warehouse, tmp_path: Path) -> None:
+def test_unparseable_dates_in_strict_mode(
+    source: DataSource, warehouse: Warehouse, tmp_path: Path
+) -> None:
     path = tmp_path / "dates.csv"
     path.write_text("customer_id,action_type,time\nA,visit,31/31/2024\nB,visit,not a date\n")
     batch = _import(source, path)
@@ -243,7 +302,9 @@ def test_unparseable_dates_in_strict_mode(source: DataSource, warehouse: Warehou
     assert warehouse.count("events") == 0
 
 
-def test_preview_shows_rows_as_stored_and_suggested_mapping(source: DataSource, warehouse: Warehouse, tmp_path: Path) -> None:
+def test_preview_shows_rows_as_stored_and_suggested_mapping(
+    source: DataSource, warehouse: Warehouse, tmp_path: Path
+) -> None:
     path = tmp_path / "journey.csv"
     path.write_text(JOURNEY)
     preview = preview_file(path=path, kind="events", limit=2)
@@ -254,7 +315,9 @@ def test_preview_shows_rows_as_stored_and_suggested_mapping(source: DataSource, 
     assert warehouse.count("events") == 0
 
 
-@pytest.mark.skipif(not RECEIPT.exists(), reason="shared/data/receipt.parquet is not beside the project")
+@pytest.mark.skipif(
+    not RECEIPT.exists(), reason="shared/data/receipt.parquet is not beside the project"
+)
 def test_receipt_log_with_a_saved_mapping(source: DataSource, warehouse: Warehouse) -> None:
     saved = logic.save_mapping(
         actor=source.owner,

@@ -5,19 +5,23 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from factories import make_admin, make_source
 
 from c360.sources import logic
 from c360.sources.models import BatchStatus
 from c360.warehouse import Warehouse
+from factories import make_admin, make_source
 
 pytestmark = pytest.mark.django_db
 
 
-def test_rows_of_a_batch_left_pending_are_removed_on_start(warehouse: Warehouse, tmp_path: Path) -> None:
+def test_rows_of_a_batch_left_pending_are_removed_on_start(
+    warehouse: Warehouse, tmp_path: Path
+) -> None:
     source = make_source(owner=make_admin(), kind="events")
     path = tmp_path / "journey.csv"
-    path.write_text("customer_id,action_type,time\nA,visit,2024-01-01 10:00\nB,visit,2024-01-01 11:00\n")
+    path.write_text(
+        "customer_id,action_type,time\nA,visit,2024-01-01 10:00\nB,visit,2024-01-01 11:00\n"
+    )
     done = logic.create_batch(actor=source.owner, source=source, file_name="a.csv", file_size=1)
     logic.run_import(batch=done, path=path)
     # Simulate the crash: the rows were committed under a batch that metadata still calls running.

@@ -85,14 +85,6 @@ def test_append_skips_rows_whose_key_exists(any_warehouse: Warehouse) -> None:
     assert kept_b == 1  # the first arrival wins
 
 
-@pytest.mark.parametrize(
-    "any_warehouse",
-    [
-        "duckdb",
-        pytest.param("postgres", marks=pytest.mark.postgres),
-    ],
-    indirect=True,
-)
 def test_append_skips_duplicate_keys_within_one_batch(any_warehouse: Warehouse) -> None:
     with any_warehouse.writer() as writer:
         inserted = writer.append("events", events(1, ["a", "a", "b"]))

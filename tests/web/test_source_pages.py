@@ -319,3 +319,41 @@ def test_mapping_pages_show_the_spec(world: World) -> None:
     assert "format %d/%m/%Y %H:%M" in detail
     assert "Every other column is kept in properties." in detail
     assert client.get(reverse("mapping-detail", args=[999_999])).status_code == 404
+
+
+# -- preview ----------------------------------------------------------------------------
+def test_preview_shows_rows_mapping_and_errors_and_lands_nothing(world: World) -> None:
+    bad_row = "c2,page_view,yesterday-ish\n"
+    uploads_before = set(logic.upload_dir().iterdir())
+    response = client_for(world.importer).post(
+        reverse("source-preview", args=[world.public.pk]),
+        {"file": _csv(JOURNEY_CSV + bad_row), "mode": "strict"},
+    )
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "1 of 2 rows would be rejected" in page
+    assert "<code>action_type</code>" in page  # the suggested mapping, as a table
+    assert "page_view" in page  # a first row
+    assert "yesterday-ish" in page  # its row error
+    assert ImportBatch.objects.count() == 2  # the two of the world, no more
+    assert set(logic.upload_dir().iterdir()) == uploads_before  # the previewed file is gone
+
+
+def test_preview_reports_a_bad_file(world: World) -> None:
+    response = client_for(world.admin).post(
+        reverse("source-preview", args=[world.public.pk]),
+        {"file": _csv("a;b\n1;2\n", name="other.csv"), "mode": "strict"},
+    )
+    assert response.status_code == 422
+    problem = json.loads(response.content)["error"]
+    assert problem["code"] == "bad_file"
+    assert "no column of the file is mapped to them (its columns: a, b)" in problem["message"]
+
+
+def test_preview_is_refused_to_whoever_may_not_import(world: World) -> None:
+    url = reverse("source-preview", args=[world.public.pk])
+    assert client_for(None).post(url, {"file": _csv(), "mode": "strict"}).status_code == 302
+    refused = client_for(world.viewer).post(url, {"file": _csv(), "mode": "strict"})
+    assert refused.status_code == 403
+    hidden = reverse("source-preview", args=[world.private.pk])
+    assert client_for(world.importer).post(hidden, {"file": _csv()}).status_code == 404

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from c360.accounts.models import PERMISSIONS, ApiToken
 
-TOKEN_PREFIX = "c360_"
+TOKEN_PREFIX = "c360_"  # noqa: S105 (a public marker, not a secret)
 # last_used_at is written at most this often, so a busy token does not write on every call.
 _LAST_USED_GRANULARITY = timedelta(seconds=30)
 

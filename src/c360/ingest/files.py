@@ -47,7 +47,9 @@ def _read_head(path: Path) -> tuple[bytes, bool]:
             with gzip.open(path, "rb") as stream:
                 return stream.read(_HEAD_BYTES), True
         except (OSError, EOFError, zlib.error):
-            raise FileProblem("The file looks gzip-compressed but cannot be decompressed.") from None
+            raise FileProblem(
+                "The file looks gzip-compressed but cannot be decompressed."
+            ) from None
     with path.open("rb") as stream:
         return stream.read(_HEAD_BYTES), False
 
@@ -177,7 +179,8 @@ def reader_sql(source: SourceFile, header: list[str] | None = None) -> str:
             f"read_json({path}, format={fmt}, records=true, compression={compression}, "
             f"maximum_object_size={MAX_ROW_BYTES}, sample_size=-1)"
         )
-    assert header is not None
+    if header is None:
+        raise ValueError("a CSV file needs its header to be read")
     columns = ", ".join(f"{quote_literal(name)}: 'VARCHAR'" for name in header)
     return (
         f"read_csv({path}, header=true, "
@@ -198,7 +201,11 @@ def explain_read_error(source: SourceFile, message: str) -> FileProblem:
     line = _LINE.search(message)
     where = f" (near line {line.group(1)})" if line else ""
     lowered = message.lower()
-    if "maximum line size" in lowered or "maximum_object_size" in lowered or "object size" in lowered:
+    if (
+        "maximum line size" in lowered
+        or "maximum_object_size" in lowered
+        or "object size" in lowered
+    ):
         size = _SIZE.search(message)
         actual = f" of {int(size.group(1)) / 1e6:.1f} MB" if size else ""
         return FileProblem(f"A row{actual} is over the 1 MB limit for one row{where}.")

@@ -122,7 +122,9 @@ class _Staging:
 
 
 def _mapping_for(kind: str, columns: list[str], spec: dict[str, Any] | None) -> Mapping:
-    return Mapping.from_spec(kind=kind, spec=spec if spec is not None else suggest_mapping(kind, columns))
+    return Mapping.from_spec(
+        kind=kind, spec=spec if spec is not None else suggest_mapping(kind, columns)
+    )
 
 
 def _output_columns(plan: StagingPlan) -> str:
@@ -134,7 +136,7 @@ def _output_columns(plan: StagingPlan) -> str:
 def _row_errors(staging: _Staging, limit: int) -> list[RowError]:
     rows = staging.run(
         "SELECT _row, e.column, e.reason FROM "
-        "(SELECT _row, unnest(_errors) AS e FROM numbered WHERE len(_errors) > 0) "
+        "(SELECT _row, unnest(_errors) AS e FROM numbered WHERE _errors IS NOT NULL) "
         f"ORDER BY _row LIMIT {limit}"
     )
     return [RowError(row=int(r[0]), column=str(r[1]), reason=str(r[2])) for r in rows]
@@ -169,7 +171,7 @@ def preview_file(
                 for row in cursor.fetchall()
             ]
             total, bad = staging.run(
-                "SELECT count(*), count(*) FILTER (WHERE len(_errors) > 0) FROM staged"
+                "SELECT count(*), count(*) FILTER (WHERE _errors IS NOT NULL) FROM staged"
             )[0]
             preview.rows_read, preview.rows_rejected = int(total), int(bad)
             preview.errors = _row_errors(staging, ERRORS_KEPT)
@@ -266,9 +268,10 @@ def import_file(
         batch.progress = 1.0
     except _StrictReject:
         # Count the whole file so the batch says how many rows were bad, not just the first.
-        assert staging is not None
+        if staging is None:  # strict rejects come from a running staging; never here
+            raise
         total, bad = staging.run(
-            "SELECT count(*), count(*) FILTER (WHERE len(_errors) > 0) FROM staged"
+            "SELECT count(*), count(*) FILTER (WHERE _errors IS NOT NULL) FROM staged"
         )[0]
         batch.rows_read, batch.rows_rejected = int(total), int(bad)
         batch.rows_accepted = 0
@@ -329,7 +332,9 @@ class _Lineage:
     source_id: int
     batch_id: int
 
-    def add(self, chunk: pa.RecordBatch, *, first_row: int, keep: pa.Array | None) -> pa.RecordBatch:
+    def add(
+        self, chunk: pa.RecordBatch, *, first_row: int, keep: pa.Array | None
+    ) -> pa.RecordBatch:
         """Add source, batch, row number and ingestion time; drop rejected rows."""
         n = chunk.num_rows
         rows = pa.array(np.arange(first_row, first_row + n, dtype=np.int64))
@@ -352,13 +357,15 @@ class _Lineage:
 
 def _split(chunk: pa.RecordBatch) -> tuple[pa.RecordBatch, pa.Array | None]:
     """The chunk, and a mask of its bad rows (None when all are good)."""
-    bad = pc.greater(pc.list_value_length(chunk.column("_errors")), 0)
-    if not pc.any(bad).as_py():
+    errors = chunk.column("_errors")
+    if errors.null_count == len(errors):
         return chunk, None
-    return chunk, bad
+    return chunk, pc.is_valid(errors)
 
 
-def _errors_of(chunk: pa.RecordBatch, offsets: list[int], before: int, limit: int) -> list[dict[str, Any]]:
+def _errors_of(
+    chunk: pa.RecordBatch, offsets: list[int], before: int, limit: int
+) -> list[dict[str, Any]]:
     errors = chunk.column("_errors")
     out: list[dict[str, Any]] = []
     for i in offsets:
@@ -395,7 +402,12 @@ def _chunks(reader: pa.RecordBatchReader, staging: _Staging) -> Iterator[pa.Reco
 
 
 def _progress(
-    batch: Any, on_progress: ProgressCallback | None, stage: str, fraction: float, *, save: bool = True
+    batch: Any,
+    on_progress: ProgressCallback | None,
+    stage: str,
+    fraction: float,
+    *,
+    save: bool = True,
 ) -> None:
     batch.stage = stage
     batch.progress = round(fraction, 3)
@@ -423,7 +435,7 @@ def _write_rejected(staging: _Staging, batch: Any) -> Path:
     )
     staging.run(
         f"COPY (SELECT _row AS row, {cells}, {csv_safe_sql(reasons)} AS errors "
-        "FROM numbered WHERE len(_errors) > 0 ORDER BY _row) "
+        "FROM numbered WHERE _errors IS NOT NULL ORDER BY _row) "
         f"TO {quote_literal(str(target))} (HEADER, DELIMITER ',')"
     )
     return target

@@ -16,11 +16,29 @@ _TRUE = "('true','1','yes','y','t')"
 _FALSE = "('false','0','no','n','f')"
 _OFFSET = r"'([+-]\d\d(:?\d\d)?|Z|UTC)$'"
 _TEXT_TYPES = ("VARCHAR", "JSON")
+# Fields whose values are trimmed: identifiers, which identity stitching compares.
+IDENTIFIER_FIELDS = frozenset(
+    {
+        "customer_id",
+        "user_id",
+        "anonymous_id",
+        "email",
+        "phone",
+        "session_id",
+        "device_id",
+        "message_id",
+        "order_id",
+        "product_id",
+        "event",
+    }
+)
 
 
 @dataclass(frozen=True)
 class StagingPlan:
-    select_sql: str  # columns: raw file columns (in file order), f_<field>..., f__json, f__key, _errors
+    select_sql: (
+        str  # columns: raw file columns (in file order), f_<field>..., f__json, f__key, _errors
+    )
     fields: list[str]  # canonical fields produced, in order
     json_column: str
     key_column: str  # event_id or record_id
@@ -39,6 +57,19 @@ def _as_text(column: str, duck_type: str) -> str:
     upper = duck_type.upper()
     if _is_text(upper):
         return f"NULLIF(trim({col}), '')"
+    return _typed_as_text(col, upper)
+
+
+def _as_plain_text(column: str, duck_type: str) -> str:
+    """Text kept as written, empty as NULL: cheaper than trimming every descriptive column."""
+    col = quote_ident(column)
+    upper = duck_type.upper()
+    if _is_text(upper):
+        return f"NULLIF({col}, '')"
+    return _typed_as_text(col, upper)
+
+
+def _typed_as_text(col: str, upper: str) -> str:
     if upper.startswith(("STRUCT", "MAP")) or upper.endswith("[]"):
         return f"CAST(to_json({col}) AS VARCHAR)"
     return f"CAST({col} AS VARCHAR)"
@@ -48,14 +79,14 @@ def _reason(text: str, what: str) -> str:
     return f"'\"' || left({text}, 60) || '\" is not {what}'"
 
 
-def _cast(rule: FieldRule, duck_type: str) -> tuple[str, str | None]:
+def _cast(rule: FieldRule, duck_type: str, *, identifier: bool) -> tuple[str, str | None]:
     """(value expression, error expression or None) for one mapped column."""
     col = quote_ident(rule.column or "")
     text = _as_text(rule.column or "", duck_type)
     upper = duck_type.upper()
     tz = quote_literal(rule.timezone or "UTC")
     if rule.cast == STRING:
-        return text, None
+        return (text if identifier else _as_plain_text(rule.column or "", duck_type)), None
     if rule.cast == NUMBER:
         value = f"TRY_CAST({text} AS DOUBLE)" if _is_text(upper) else f"TRY_CAST({col} AS DOUBLE)"
         return value, _reason(text, "a number")
@@ -79,7 +110,9 @@ def _cast(rule: FieldRule, duck_type: str) -> tuple[str, str | None]:
             value = f"CAST(try_strptime({text}, {quote_literal(rule.format)}) AS DATE)"
         else:
             value = f"TRY_CAST({text} AS DATE)"
-        return value, _reason(text, "a date" + (f" in the format {rule.format}" if rule.format else ""))
+        return value, _reason(
+            text, "a date" + (f" in the format {rule.format}" if rule.format else "")
+        )
     if rule.cast == TIMESTAMP:
         if upper in ("TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ"):
             return col, None
@@ -118,10 +151,12 @@ def _constant(rule: FieldRule) -> str:
     return f"CAST({literal} AS {sql_type})"
 
 
-def _error(condition: str, column: str, reason_sql: str) -> str:
+def _error(condition: str, column: str, reason_sql: str) -> tuple[str, str]:
+    """(condition, error struct when the condition holds)."""
     return (
+        f"({condition})",
         f"CASE WHEN {condition} THEN "
-        f"{{'column': {quote_literal(column)}, 'reason': {reason_sql}}} END"
+        f"{{'column': {quote_literal(column)}, 'reason': {reason_sql}}} END",
     )
 
 
@@ -148,7 +183,7 @@ def build_plan(
         )
 
     values: dict[str, str] = {}
-    errors: list[str] = []
+    errors: list[tuple[str, str]] = []
     for field in kind.fields:
         rule = mapping.fields.get(field)
         if rule is None:
@@ -158,18 +193,24 @@ def build_plan(
         if rule.constant is not None:
             values[field] = _constant(rule)
             continue
-        value, reason = _cast(rule, columns[rule.column or ""])
+        value, reason = _cast(
+            rule, columns[rule.column or ""], identifier=field in IDENTIFIER_FIELDS
+        )
         values[field] = value
         if reason is not None:
             text = _as_text(rule.column or "", columns[rule.column or ""])
-            errors.append(_error(f"{text} IS NOT NULL AND ({value}) IS NULL", _label(rule, field), reason))
+            errors.append(
+                _error(f"{text} IS NOT NULL AND ({value}) IS NULL", _label(rule, field), reason)
+            )
 
     for field in kind.required:
         rule = mapping.fields[field]
         if rule.column is not None:
             text = _as_text(rule.column, columns[rule.column])
             errors.append(
-                _error(f"{text} IS NULL", rule.column, quote_literal(f"{field} is required but empty"))
+                _error(
+                    f"{text} IS NULL", rule.column, quote_literal(f"{field} is required but empty")
+                )
             )
     if kind.one_of:
         present = [
@@ -197,8 +238,10 @@ def build_plan(
             raise FileProblem(f"The mapping keeps the column {unknown[0]!r}, which the file lacks.")
         kept = list(mapping.properties)
     if kept:
+        # Typed values (from JSON or Parquet) keep their JSON type; text stays text.
         pairs = ", ".join(
-            f"{quote_literal(c)}, {_as_text(c, columns[c]) if _is_text(columns[c]) else quote_ident(c)}"
+            f"{quote_literal(c)}, "
+            + (_as_plain_text(c, columns[c]) if _is_text(columns[c]) else quote_ident(c))
             for c in kept
         )
         json_value = f"json_object({pairs})"
@@ -216,9 +259,15 @@ def build_plan(
     else:
         key = row_hash
 
-    error_list = f"list_filter([{', '.join(errors)}], lambda x: x IS NOT NULL)" if errors else "[]"
-    if not errors:
-        error_list = "CAST([] AS STRUCT(\"column\" VARCHAR, reason VARCHAR)[])"
+    # NULL for a good row: the list is built only for bad rows, which saves most of the work.
+    if errors:
+        any_bad = " OR ".join(condition for condition, _ in errors)
+        structs = ", ".join(struct for _, struct in errors)
+        error_list = (
+            f"CASE WHEN {any_bad} THEN list_filter([{structs}], lambda x: x IS NOT NULL) END"
+        )
+    else:
+        error_list = 'CAST(NULL AS STRUCT("column" VARCHAR, reason VARCHAR)[])'
     raw = ", ".join(quote_ident(c) for c in columns)
     field_sql = ", ".join(f"{values[f]} AS {quote_ident('f_' + f)}" for f in kind.fields)
     select_sql = (
@@ -232,4 +281,6 @@ def build_plan(
 
 def csv_safe_sql(expr: str) -> str:
     """Neutralise spreadsheet formulas in a cell the app writes out to CSV."""
-    return f"CASE WHEN regexp_matches({expr}, '^[=+\\-@\\t\\r]') THEN '''' || {expr} ELSE {expr} END"
+    return (
+        f"CASE WHEN regexp_matches({expr}, '^[=+\\-@\\t\\r]') THEN '''' || {expr} ELSE {expr} END"
+    )

@@ -60,7 +60,8 @@ class GrantForm(forms.Form):
     def __init__(self, *args: Any, source: DataSource, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # Admins and the owner hold every right already; a grant would change nothing.
-        cast(forms.ModelChoiceField, self.fields["user"]).queryset = (
+        user = cast(forms.ModelChoiceField, self.fields["user"])
+        user.queryset = (
             User.objects.filter(is_active=True, is_superuser=False)
             .exclude(pk=source.owner_id)
             .order_by("username")
@@ -84,6 +85,6 @@ class UploadForm(forms.Form):
 
     def __init__(self, *args: Any, source: DataSource, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        cast(
-            forms.ModelChoiceField, self.fields["mapping"]
-        ).queryset = ColumnMapping.objects.filter(kind=source.kind).order_by("name")
+        self.source = source
+        mapping = cast(forms.ModelChoiceField, self.fields["mapping"])
+        mapping.queryset = ColumnMapping.objects.filter(kind=source.kind).order_by("name")

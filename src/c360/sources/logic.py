@@ -81,7 +81,11 @@ def create_source(
 
 
 def update_source(
-    *, actor: User, source: DataSource, description: str | None = None, visibility: str | None = None
+    *,
+    actor: User,
+    source: DataSource,
+    description: str | None = None,
+    visibility: str | None = None,
 ) -> DataSource:
     require(actor, "manage", source)
     if visibility is not None:
@@ -259,9 +263,7 @@ def recover_pending_batches() -> int:
     """On start: remove the rows of batches a crash left pending, so none stays half-landed."""
     from c360.warehouse import get_warehouse
 
-    stale = list(
-        ImportBatch.objects.filter(status__in=[BatchStatus.PENDING, BatchStatus.RUNNING])
-    )
+    stale = list(ImportBatch.objects.filter(status__in=[BatchStatus.PENDING, BatchStatus.RUNNING]))
     if not stale:
         return 0
     with get_warehouse().writer() as writer:

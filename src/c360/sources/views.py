@@ -160,10 +160,8 @@ def _store_upload(upload: UploadedFile) -> Path:
     return target
 
 
-@page
-@require_POST
-def upload(request: HttpRequest, source_id: int) -> HttpResponse:
-    """Anyone with the import right on the source: start an import, answer JSON."""
+def _upload_form(request: HttpRequest, source_id: int) -> tuple[UploadForm, Path] | JsonResponse:
+    """The validated upload form and the stored file, or the JSON answer that refuses it."""
     try:
         source = logic.get_source(request.user, source_id, action="import")
     except logic.NotFound as exc:
@@ -178,12 +176,22 @@ def upload(request: HttpRequest, source_id: int) -> HttpResponse:
             for name, errors in form.errors.items()
         )
         return _error_json(400, "invalid_upload", problems)
+    return form, _store_upload(form.cleaned_data["file"])
+
+
+@page
+@require_POST
+def upload(request: HttpRequest, source_id: int) -> HttpResponse:
+    """Anyone with the import right on the source: start an import, answer JSON."""
+    checked = _upload_form(request, source_id)
+    if isinstance(checked, JsonResponse):
+        return checked
+    form, path = checked
     data = form.cleaned_data
     mapping: ColumnMapping | None = data["mapping"]
-    path = _store_upload(data["file"])
     batch = logic.create_batch(
         actor=request.user,
-        source=source,
+        source=form.source,
         file_name=data["file"].name,
         file_size=data["file"].size,
         mode=data["mode"],
@@ -203,6 +211,38 @@ def upload(request: HttpRequest, source_id: int) -> HttpResponse:
         },
         status=201,
     )
+
+
+@page
+@require_POST
+def upload_preview(request: HttpRequest, source_id: int) -> HttpResponse:
+    """Anyone with the import right on the source: how a file would import; lands nothing."""
+    from c360.ingest.importer import FileProblem, preview_file
+
+    checked = _upload_form(request, source_id)
+    if isinstance(checked, JsonResponse):
+        return checked
+    form, path = checked
+    mapping: ColumnMapping | None = form.cleaned_data["mapping"]
+    try:
+        preview = preview_file(
+            path=path,
+            kind=form.source.kind,
+            mapping_spec=mapping.spec if mapping else None,
+            delimiter=form.cleaned_data["delimiter"] or None,
+        )
+    except FileProblem as exc:
+        return _error_json(422, "bad_file", str(exc))
+    finally:
+        path.unlink(missing_ok=True)
+    context = {
+        "preview": preview,
+        "file_name": form.cleaned_data["file"].name,
+        "mapping_rows": _mapping_rows(preview.mapping),
+        "properties_rule": _properties_rule(preview.mapping),
+        "row_columns": list(preview.rows[0]) if preview.rows else [],
+    }
+    return render(request, "sources/_preview.html", context)
 
 
 @page

@@ -43,13 +43,14 @@ class WarehouseLocked(WarehouseError):
     """Another process holds the embedded warehouse."""
 
 
-def _batches(data: ArrowData) -> Iterator[pa.RecordBatch]:
-    if isinstance(data, pd.DataFrame):
-        yield from pa.Table.from_pandas(data, preserve_index=False).to_batches()
-    elif isinstance(data, pa.Table):
+def _batches(data: Any) -> Iterator[pa.RecordBatch]:
+    """Any ArrowData (pyarrow is untyped, so mypy cannot narrow the union) as batches."""
+    if isinstance(data, pa.Table):
         yield from data.to_batches()
     elif isinstance(data, pa.RecordBatch):
         yield data
+    elif isinstance(data, pd.DataFrame):
+        yield from pa.Table.from_pandas(data, preserve_index=False).to_batches()
     else:
         yield from data
 
@@ -370,7 +371,9 @@ class PostgresWarehouse(Warehouse):
             return list(cur.fetchall()) if cur.description else []
 
     def _create_unique_index(self, table: str, column: str) -> None:
-        self._execute(f"CREATE UNIQUE INDEX IF NOT EXISTS ux_{table}_{column} ON {table} ({column})")
+        self._execute(
+            f"CREATE UNIQUE INDEX IF NOT EXISTS ux_{table}_{column} ON {table} ({column})"
+        )
 
     @contextmanager
     def _transaction(self) -> Iterator[BatchWriter]:

@@ -27,6 +27,7 @@ urlpatterns = [
     path("sources/<int:source_id>/", sources.source_detail, name="source-detail"),
     path("sources/<int:source_id>/grants/", sources.grant_set, name="source-grant"),
     path("sources/<int:source_id>/upload/", sources.upload, name="source-upload"),
+    path("sources/<int:source_id>/preview/", sources.upload_preview, name="source-preview"),
     path("imports/<int:batch_id>/", sources.batch_detail, name="batch-detail"),
     path("imports/<int:batch_id>/progress/", sources.batch_progress, name="batch-progress"),
     path("imports/<int:batch_id>/rejected.csv", sources.batch_rejected, name="batch-rejected"),
