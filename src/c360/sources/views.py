@@ -213,6 +213,14 @@ def upload(request: HttpRequest, source_id: int) -> HttpResponse:
     )
 
 
+def _preview_table(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The preview's rows as a table, without the fields this file leaves empty throughout."""
+    columns = [
+        c for c in (rows[0] if rows else {}) if any(r.get(c) not in (None, "") for r in rows)
+    ]
+    return {"row_columns": columns, "row_values": [[r.get(c) for c in columns] for r in rows]}
+
+
 @page
 @require_POST
 def upload_preview(request: HttpRequest, source_id: int) -> HttpResponse:
@@ -240,7 +248,7 @@ def upload_preview(request: HttpRequest, source_id: int) -> HttpResponse:
         "file_name": form.cleaned_data["file"].name,
         "mapping_rows": _mapping_rows(preview.mapping),
         "properties_rule": _properties_rule(preview.mapping),
-        "row_columns": list(preview.rows[0]) if preview.rows else [],
+        **_preview_table(preview.rows),
     }
     return render(request, "sources/_preview.html", context)
 
