@@ -8,12 +8,15 @@ marked done. `c360.sources.logic.recover_pending_batches` removes what a crash l
 from __future__ import annotations
 
 import logging
+import threading
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from queue import Empty, Queue
 from typing import Any
 
 import duckdb
@@ -235,8 +238,9 @@ def import_file(
             ).to_arrow_reader(CHUNK_ROWS)
         except duckdb.Error as exc:
             raise explain_read_error(staging.source, str(exc)) from None
-        with get_warehouse().writer() as writer:
-            for chunk in _chunks(stream, staging):
+        # DuckDB computes the next chunk on another thread while the warehouse writes this one.
+        with get_warehouse().writer() as writer, _prefetched(_chunks(stream, staging)) as chunks:
+            for chunk in chunks:
                 good, bad_mask = _split(chunk)
                 if bad_mask is not None:
                     offsets = pc.indices_nonzero(bad_mask).to_pylist()
@@ -399,6 +403,54 @@ def _chunks(reader: pa.RecordBatchReader, staging: _Staging) -> Iterator[pa.Reco
             pending, rows = [], 0
     if pending:
         yield pa.Table.from_batches(pending).combine_chunks().to_batches()[0]
+
+
+_DONE = object()
+
+
+@contextmanager
+def _prefetched(
+    items: Iterator[pa.RecordBatch], depth: int = 2
+) -> Iterator[Iterator[pa.RecordBatch]]:
+    """Produce `items` on a helper thread, at most `depth` ahead of the consumer.
+
+    The producer has stopped when the block exits, so whatever it was reading (a DuckDB
+    connection) is free again for the caller.
+    """
+    queue: Queue[Any] = Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if stop.is_set():
+                    return
+                queue.put(item)
+            queue.put(_DONE)
+        except BaseException as exc:  # handed to the consumer, raised there
+            queue.put(exc)
+
+    def consume() -> Iterator[pa.RecordBatch]:
+        while True:
+            item = queue.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    producer = threading.Thread(target=produce, name="c360-import-read", daemon=True)
+    producer.start()
+    try:
+        yield consume()
+    finally:
+        stop.set()
+        while producer.is_alive():  # unblock a producer waiting on a full queue
+            try:
+                queue.get(timeout=0.05)
+            except Empty:
+                pass
+        producer.join()
 
 
 def _progress(
