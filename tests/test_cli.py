@@ -315,6 +315,40 @@ def test_import_while_the_warehouse_is_locked_changes_nothing(
     assert held_warehouse.count("events") == 0
 
 
+@pytest.mark.slow
+def test_import_while_the_server_runs_goes_through_the_server(
+    data_dir: Path, world: Path
+) -> None:
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "c360.cli", "serve", "--port", str(port)],
+        env=_environ(data_dir, {}),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not (data_dir / "server.json").exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        result = run_cli(data_dir, "import", str(world), "--source", "web")
+        statuses = batch_statuses(data_dir)
+        tokens = run_python(
+            data_dir,
+            "from c360.accounts.models import ApiToken\n"
+            "print(ApiToken.objects.filter(revoked_at__isnull=True).count())\n",
+        )
+    finally:
+        _stop(server)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "owns the warehouse: sending the file to it" in result.stdout
+    assert "3 inserted" in result.stdout
+    assert statuses == ["done"]
+    assert tokens.stdout.strip() == "0"  # the one-import token was revoked
+    assert not (data_dir / "server.json").exists()  # the server said it stopped
+
+
 # -- mappings ---------------------------------------------------------------------------
 def test_a_saved_mapping_is_listed(data_dir: Path, world: Path, tmp_path: Path) -> None:
     spec = tmp_path / "spec.json"

@@ -11,8 +11,10 @@ import functools
 import json
 import os
 import secrets
+import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, ParamSpec, TypeVar
@@ -30,6 +32,7 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8360
 DEMO_ADMIN = "admin"
 DEMO_PASSWORD_FILE = "demo_admin_password"  # noqa: S105 (a file name, not a secret)
+SERVER_FILE = "server.json"  # where a running `c360 serve` says where it listens
 
 # Exit codes: 1 the work failed or could not start (rejected import, locked warehouse),
 # 2 the request itself is wrong (bad setting, bad argument, unknown source, not allowed).
@@ -165,6 +168,13 @@ def _serve(host: str, port: int) -> None:
     if recovered:
         console.print(f"Removed the rows of {recovered} import(s) interrupted by the last stop.")
     console.print(f"c360 is serving on [bold]{_url(host, port)}[/bold] (Ctrl+C stops it)")
+    # Other commands that write (`c360 import`) find the running server here and send their
+    # work to it, since the warehouse has one writing process.
+    server_file = _settings().data_dir / SERVER_FILE
+    server_file.write_text(json.dumps({"url": _url(host, port), "pid": os.getpid()}))
+    # uvicorn shuts down on SIGTERM, then raises the signal again for the handler that was
+    # there before it: make that one exit Python normally, so the `finally` below runs.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         # One process, no reloader, no forking workers: DuckDB allows one writing process,
         # and this one is it. Requests run on threads, each with its own warehouse cursor.
@@ -178,6 +188,7 @@ def _serve(host: str, port: int) -> None:
             log_level="info",
         )
     finally:
+        server_file.unlink(missing_ok=True)
         close_warehouse()
 
 
@@ -311,27 +322,42 @@ def import_(
     mapping_spec: dict[str, Any] | None = None
     if mapping:
         mapping_spec = get_mapping(kind=found.kind, name=mapping).spec
-    _open_warehouse()
-    batch = create_batch(
-        actor=actor,
-        source=found,
-        file_name=file.name,
-        file_size=file.stat().st_size,
-        mode=mode.value,
-        mapping_name=mapping or "",
-    )
-    batch = _import_with_progress(batch, file, mapping_spec, delimiter)
+    from c360.warehouse import WarehouseLocked
+
+    try:
+        _open_warehouse()
+    except WarehouseLocked:
+        server = _running_server()
+        if server is None:
+            raise
+        batch = _import_through_server(
+            server,
+            actor=actor,
+            source=found,
+            file=file,
+            mapping=mapping,
+            mode=mode.value,
+            delimiter=delimiter,
+        )
+    else:
+        batch = create_batch(
+            actor=actor,
+            source=found,
+            file_name=file.name,
+            file_size=file.stat().st_size,
+            mode=mode.value,
+            mapping_name=mapping or "",
+        )
+        batch = _import_with_progress(batch, file, mapping_spec, delimiter)
     _print_outcome(batch)
     if batch.status != BatchStatus.DONE:
         raise typer.Exit(EXIT_FAILED)
 
 
-def _import_with_progress(
-    batch: ImportBatch, file: Path, mapping_spec: dict[str, Any] | None, delimiter: str | None
-) -> ImportBatch:
+@contextmanager
+def _progress_bar() -> Iterator[tuple[Any, Any]]:
+    """A rich progress bar for an import: stage, share done, rows read, time."""
     from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
-
-    from c360.sources.logic import run_import
 
     columns = (
         TextColumn("{task.description:<28}"),
@@ -341,7 +367,15 @@ def _import_with_progress(
         TimeElapsedColumn(),
     )
     with Progress(*columns, console=console, transient=False) as progress:
-        task = progress.add_task("starting", total=1.0, rows=0)
+        yield progress, progress.add_task("starting", total=1.0, rows=0)
+
+
+def _import_with_progress(
+    batch: ImportBatch, file: Path, mapping_spec: dict[str, Any] | None, delimiter: str | None
+) -> ImportBatch:
+    from c360.sources.logic import run_import
+
+    with _progress_bar() as (progress, task):
 
         def on_progress(current: ImportBatch) -> None:
             progress.update(
@@ -358,6 +392,85 @@ def _import_with_progress(
             delimiter=delimiter,
             on_progress=on_progress,
         )
+
+
+def _running_server() -> str | None:
+    """The URL of the `c360 serve` of this data dir, when one is running."""
+    server_file = _settings().data_dir / SERVER_FILE
+    try:
+        server = json.loads(server_file.read_text())
+        os.kill(int(server["pid"]), 0)  # signal 0: is the process alive?
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return str(server["url"])
+
+
+def _import_through_server(
+    server: str,
+    *,
+    actor: User,
+    source: Any,
+    file: Path,
+    mapping: str | None,
+    mode: str,
+    delimiter: str | None,
+) -> ImportBatch:
+    """Send the file to the running server, which owns the warehouse, and follow the batch.
+
+    The acting user's right is checked here; the upload then uses a token made for this one
+    import (scoped to the source and to `import`), revoked as soon as the server answered.
+    """
+    import time
+
+    import httpx
+
+    from c360.accounts.logic import create_token, revoke_token
+    from c360.sources.logic import require
+    from c360.sources.models import ImportBatch
+
+    require(actor, "import", source)
+    issuer = actor if actor.is_superuser else _acting_user(None)
+    issued = create_token(
+        name=f"c360 import by {actor.get_username()}",
+        created_by=issuer,
+        source_ids=[source.pk],
+        permissions=["import"],
+    )
+    console.print(f"The server at {server} owns the warehouse: sending the file to it.")
+    try:
+        with file.open("rb") as stream:
+            response = httpx.post(
+                f"{server.rstrip('/')}/api/sources/{source.pk}/imports",
+                headers={"Authorization": f"Bearer {issued.secret}"},
+                files={"file": (file.name, stream)},
+                data={
+                    "mode": mode,
+                    "wait": "false",
+                    **({"mapping": mapping} if mapping else {}),
+                    **({"delimiter": delimiter} if delimiter else {}),
+                },
+                timeout=httpx.Timeout(30.0, write=None),
+            )
+    except httpx.HTTPError as exc:
+        raise ValueError(f"the server at {server} did not take the file: {exc}") from None
+    finally:
+        revoke_token(token=issued.token)
+    if response.status_code not in (201, 202):
+        message = response.json().get("error", {}).get("message", response.text[:200])
+        raise ValueError(f"the server refused the import: {message}")
+    batch_id = int(response.json()["id"])
+    with _progress_bar() as (progress, task):
+        while True:
+            batch = ImportBatch.objects.get(pk=batch_id)
+            progress.update(
+                task,
+                completed=batch.progress,
+                description=batch.stage or batch.status,
+                rows=batch.rows_read,
+            )
+            if batch.is_finished:
+                return batch
+            time.sleep(0.3)
 
 
 def _print_outcome(batch: ImportBatch) -> None:

@@ -357,3 +357,17 @@ def test_import_dedupe_and_rollback_on_postgresql(pg_warehouse: Warehouse, tmp_p
     assert str(rows[0]["timestamp"]) == "2024-03-01 10:00:00+00:00"
     logic.rollback_batch(actor=source.owner, batch=first)
     assert pg_warehouse.count("events") == 0
+
+
+def test_a_broken_row_deep_in_a_big_file_is_a_clear_rejection(
+    source: DataSource, warehouse: Warehouse, tmp_path: Path
+) -> None:
+    """Past the first chunks the reader's error arrives through the Arrow stream."""
+    lines = [f"C{i},visit,2024-03-01 10:00:00,web" for i in range(300_000)]
+    lines[250_000] = "C-broken,visit"
+    path = tmp_path / "big.csv"
+    path.write_text("customer_id,action_type,time,channel\n" + "\n".join(lines) + "\n")
+    batch = _import(source, path, mode="lenient")
+    assert batch.status == BatchStatus.REJECTED, batch.error
+    assert "number of fields" in batch.error and "near line" in batch.error
+    assert warehouse.count("events") == 0

@@ -19,7 +19,9 @@ _LAST_USED_GRANULARITY = timedelta(seconds=30)
 
 
 def is_admin(user: AbstractBaseUser | AnonymousUser | None) -> bool:
-    return bool(user and user.is_authenticated and user.is_active and user.is_superuser)
+    # AbstractBaseUser has no is_superuser; the users here are Django's, which do.
+    is_superuser = getattr(user, "is_superuser", False)
+    return bool(user and user.is_authenticated and user.is_active and is_superuser)
 
 
 def role_of(user: User) -> str:

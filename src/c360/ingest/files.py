@@ -138,9 +138,12 @@ def estimate_rows(source: SourceFile, db: Any) -> int:
 
 def csv_header(source: SourceFile) -> list[str]:
     """The header row as written, checked for empty and repeated names."""
-    opener = gzip.open if source.compressed else open
-    with opener(source.path, "rt", encoding=source.encoding, newline="") as stream:  # type: ignore[operator]
-        first_line = stream.readline(MAX_ROW_BYTES + 1)
+    if source.compressed:
+        with gzip.open(source.path, "rt", encoding=source.encoding, newline="") as stream:
+            first_line = stream.readline(MAX_ROW_BYTES + 1)
+    else:
+        with source.path.open(encoding=source.encoding, newline="") as stream:
+            first_line = stream.readline(MAX_ROW_BYTES + 1)
     first_line = first_line.lstrip("\ufeff")
     if len(first_line) > MAX_ROW_BYTES:
         raise FileProblem("The header line is longer than 1 MB; is this really a CSV file?")

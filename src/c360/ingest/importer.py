@@ -8,8 +8,8 @@ marked done. `c360.sources.logic.recover_pending_batches` removes what a crash l
 from __future__ import annotations
 
 import logging
-import threading
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from queue import Empty, Queue
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import numpy as np
@@ -38,6 +38,9 @@ from c360.ingest.files import (
 )
 from c360.ingest.mapping import Mapping
 from c360.ingest.staging import StagingPlan, build_plan, csv_safe_sql
+
+if TYPE_CHECKING:
+    from c360.sources.models import ImportBatch
 
 __all__ = ["FileProblem", "Preview", "RowError", "import_file", "preview_file"]
 
@@ -196,12 +199,12 @@ ProgressCallback = Callable[[Any], None]
 
 def import_file(
     *,
-    batch: Any,
+    batch: ImportBatch,
     path: Path,
     mapping_spec: dict[str, Any] | None = None,
     delimiter: str | None = None,
     on_progress: ProgressCallback | None = None,
-) -> Any:
+) -> ImportBatch:
     """Land `path` as the pending `batch` (a sources.ImportBatch); the batch records the outcome.
 
     A bad file or, in strict mode, any bad row leaves the warehouse untouched and the batch
@@ -394,7 +397,8 @@ def _chunks(reader: pa.RecordBatchReader, staging: _Staging) -> Iterator[pa.Reco
             batch = reader.read_next_batch()
         except StopIteration:
             break
-        except duckdb.Error as exc:
+        except (duckdb.Error, pa.ArrowException, OSError) as exc:
+            # A reader error half-way through the file reaches us through Arrow's stream.
             raise explain_read_error(staging.source, str(exc)) from None
         pending.append(batch)
         rows += batch.num_rows

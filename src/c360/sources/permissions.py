@@ -33,7 +33,7 @@ def visible_sources(actor: Actor) -> QuerySet[DataSource]:
     if is_admin(actor):
         return DataSource.objects.all()
     return DataSource.objects.filter(
-        Q(visibility=Visibility.PUBLIC) | Q(owner=actor) | Q(grants__user=actor)
+        Q(visibility=Visibility.PUBLIC) | Q(owner_id=actor.pk) | Q(grants__user_id=actor.pk)
     ).distinct()
 
 
@@ -51,7 +51,7 @@ def can(actor: Actor, action: Action, source: DataSource) -> bool:
         return True
     if action == "manage":
         return False
-    grant = Grant.objects.filter(source=source, user=actor).first()
+    grant = Grant.objects.filter(source=source, user_id=actor.pk).first()
     if action == "view":
         return source.visibility == Visibility.PUBLIC or grant is not None
     if grant is None:

@@ -15,10 +15,11 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 from urllib.parse import parse_qs, urlparse
 
 import ibis
+import ibis.expr.types as ir
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -27,7 +28,8 @@ from ibis.backends import BaseBackend
 
 from c360.warehouse.schema import MIGRATIONS, TABLES
 
-ArrowData = (
+# pyarrow is untyped, so to mypy these are all Any; the alias documents what append() takes.
+ArrowData: TypeAlias = (
     pa.Table | pa.RecordBatch | pa.RecordBatchReader | pd.DataFrame | Iterable[pa.RecordBatch]
 )
 
@@ -105,7 +107,7 @@ class Warehouse(ABC):
             self._local.backend = backend
         return backend
 
-    def table(self, name: str) -> ibis.Table:
+    def table(self, name: str) -> ir.Table:
         return self.ibis().table(name)
 
     def count(self, name: str, **equals: Any) -> int:
