@@ -316,9 +316,7 @@ def test_import_while_the_warehouse_is_locked_changes_nothing(
 
 
 @pytest.mark.slow
-def test_import_while_the_server_runs_goes_through_the_server(
-    data_dir: Path, world: Path
-) -> None:
+def test_import_while_the_server_runs_goes_through_the_server(data_dir: Path, world: Path) -> None:
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "c360.cli", "serve", "--port", str(port)],
