@@ -47,7 +47,7 @@ __all__ = ["FileProblem", "Preview", "RowError", "import_file", "preview_file"]
 log = logging.getLogger("c360.ingest")
 
 ERRORS_KEPT = 100  # per-row errors kept on the batch; all of them are in the rejected CSV
-CHUNK_ROWS = 122_880  # rows per Arrow batch handed to the warehouse writer
+CHUNK_ROWS = 245_760  # rows per Arrow batch handed to the writer: two DuckDB row groups
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,7 @@ class _Staging:
             ":memory:",
             config={
                 "threads": 2,
-                "memory_limit": "512MB",
+                "memory_limit": "256MB",
                 "temp_directory": str(workdir / "spill"),
                 "preserve_insertion_order": True,
             },
@@ -339,30 +339,25 @@ class _Lineage:
     source_id: int
     batch_id: int
 
-    def add(
-        self, chunk: pa.RecordBatch, *, first_row: int, keep: pa.Array | None
-    ) -> pa.RecordBatch:
+    def add(self, chunk: pa.Table, *, first_row: int, keep: pa.ChunkedArray | None) -> pa.Table:
         """Add source, batch, row number and ingestion time; drop rejected rows."""
         n = chunk.num_rows
-        rows = pa.array(np.arange(first_row, first_row + n, dtype=np.int64))
         now = pa.scalar(datetime.now(UTC), type=pa.timestamp("us", tz="UTC"))
-        columns = {
-            "source_id": pa.array(np.full(n, self.source_id, dtype=np.int64)),
-            "batch_id": pa.array(np.full(n, self.batch_id, dtype=np.int64)),
-            "row_number": rows,
-            "ingested_at": pa.array(np.full(n, now.value, dtype=np.int64)).cast(now.type),
-        }
-        names = [name for name in chunk.schema.names if name != "_errors"]
-        out = pa.RecordBatch.from_arrays(
-            [chunk.column(name) for name in names] + list(columns.values()),
-            names=names + list(columns),
+        out = chunk.drop_columns(["_errors"])
+        out = out.append_column("source_id", pa.array(np.full(n, self.source_id, dtype=np.int64)))
+        out = out.append_column("batch_id", pa.array(np.full(n, self.batch_id, dtype=np.int64)))
+        out = out.append_column(
+            "row_number", pa.array(np.arange(first_row, first_row + n, dtype=np.int64))
+        )
+        out = out.append_column(
+            "ingested_at", pa.array(np.full(n, now.value, dtype=np.int64)).cast(now.type)
         )
         if keep is not None:
             out = out.filter(pc.invert(keep))
         return out
 
 
-def _split(chunk: pa.RecordBatch) -> tuple[pa.RecordBatch, pa.Array | None]:
+def _split(chunk: pa.Table) -> tuple[pa.Table, pa.ChunkedArray | None]:
     """The chunk, and a mask of its bad rows (None when all are good)."""
     errors = chunk.column("_errors")
     if errors.null_count == len(errors):
@@ -370,9 +365,7 @@ def _split(chunk: pa.RecordBatch) -> tuple[pa.RecordBatch, pa.Array | None]:
     return chunk, pc.is_valid(errors)
 
 
-def _errors_of(
-    chunk: pa.RecordBatch, offsets: list[int], before: int, limit: int
-) -> list[dict[str, Any]]:
+def _errors_of(chunk: pa.Table, offsets: list[int], before: int, limit: int) -> list[dict[str, Any]]:
     errors = chunk.column("_errors")
     out: list[dict[str, Any]] = []
     for i in offsets:
@@ -388,8 +381,12 @@ def _read_share(staging: _Staging, rows: int) -> float:
     return min(1.0, rows / max(1, staging.estimated_rows))
 
 
-def _chunks(reader: pa.RecordBatchReader, staging: _Staging) -> Iterator[pa.RecordBatch]:
-    """The stream regrouped into chunks of about CHUNK_ROWS rows (DuckDB hands out small ones)."""
+def _chunks(reader: pa.RecordBatchReader, staging: _Staging) -> Iterator[pa.Table]:
+    """The stream grouped into tables of about CHUNK_ROWS rows.
+
+    DuckDB hands out batches of a few thousand rows; one contiguous table per chunk lets
+    the warehouse write whole row groups in parallel.
+    """
     pending: list[pa.RecordBatch] = []
     rows = 0
     while True:
@@ -403,10 +400,10 @@ def _chunks(reader: pa.RecordBatchReader, staging: _Staging) -> Iterator[pa.Reco
         pending.append(batch)
         rows += batch.num_rows
         if rows >= CHUNK_ROWS:
-            yield pa.Table.from_batches(pending).combine_chunks().to_batches()[0]
+            yield pa.Table.from_batches(pending).combine_chunks()
             pending, rows = [], 0
     if pending:
-        yield pa.Table.from_batches(pending).combine_chunks().to_batches()[0]
+        yield pa.Table.from_batches(pending).combine_chunks()
 
 
 _DONE = object()
@@ -414,8 +411,8 @@ _DONE = object()
 
 @contextmanager
 def _prefetched(
-    items: Iterator[pa.RecordBatch], depth: int = 2
-) -> Iterator[Iterator[pa.RecordBatch]]:
+    items: Iterator[pa.Table], depth: int = 1
+) -> Iterator[Iterator[pa.Table]]:
     """Produce `items` on a helper thread, at most `depth` ahead of the consumer.
 
     The producer has stopped when the block exits, so whatever it was reading (a DuckDB
@@ -434,7 +431,7 @@ def _prefetched(
         except BaseException as exc:  # handed to the consumer, raised there
             queue.put(exc)
 
-    def consume() -> Iterator[pa.RecordBatch]:
+    def consume() -> Iterator[pa.Table]:
         while True:
             item = queue.get()
             if item is _DONE:
