@@ -365,7 +365,9 @@ def _split(chunk: pa.Table) -> tuple[pa.Table, pa.ChunkedArray | None]:
     return chunk, pc.is_valid(errors)
 
 
-def _errors_of(chunk: pa.Table, offsets: list[int], before: int, limit: int) -> list[dict[str, Any]]:
+def _errors_of(
+    chunk: pa.Table, offsets: list[int], before: int, limit: int
+) -> list[dict[str, Any]]:
     errors = chunk.column("_errors")
     out: list[dict[str, Any]] = []
     for i in offsets:
@@ -410,9 +412,7 @@ _DONE = object()
 
 
 @contextmanager
-def _prefetched(
-    items: Iterator[pa.Table], depth: int = 1
-) -> Iterator[Iterator[pa.Table]]:
+def _prefetched(items: Iterator[pa.Table], depth: int = 1) -> Iterator[Iterator[pa.Table]]:
     """Produce `items` on a helper thread, at most `depth` ahead of the consumer.
 
     The producer has stopped when the block exits, so whatever it was reading (a DuckDB
