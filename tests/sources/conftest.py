@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -31,12 +31,6 @@ def _batch(source: DataSource, by: User, rejected: Path) -> ImportBatch:
         rows_rejected=1,
         rejected_path=str(rejected),
     )
-
-
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings: Any) -> None:
-    # Full-strength hashing costs about 0.3 s a user, and these tests are about permissions.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture
