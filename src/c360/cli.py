@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8360
 DEMO_ADMIN = "admin"
+DEMO_CUSTOMERS = 2000
+DEMO_DIR = "demo"  # the sample dataset's files, in the data dir
 DEMO_PASSWORD_FILE = "demo_admin_password"  # noqa: S105 (a file name, not a secret)
 SERVER_FILE = "server.json"  # where a running `c360 serve` says where it listens
 
@@ -210,8 +212,18 @@ def serve(host: HostOption = DEFAULT_HOST, port: PortOption = DEFAULT_PORT) -> N
 
 @app.command()
 @_clear_errors
-def demo(host: HostOption = DEFAULT_HOST, port: PortOption = DEFAULT_PORT) -> None:
-    """Prepare the data dir, make sure an `admin` login exists, and start the server."""
+def demo(
+    host: HostOption = DEFAULT_HOST,
+    port: PortOption = DEFAULT_PORT,
+    customers: Annotated[
+        int,
+        typer.Option(
+            help="Customers in the sample dataset, generated and imported on the first run.",
+            min=1,
+        ),
+    ] = DEMO_CUSTOMERS,
+) -> None:
+    """Prepare the data dir, an `admin` login and the sample dataset, and start the server."""
     from c360.config import refuse_unsafe_start
 
     settings = _settings()
@@ -220,15 +232,74 @@ def demo(host: HostOption = DEFAULT_HOST, port: PortOption = DEFAULT_PORT) -> No
     _prepare_metadata()
     password = _demo_password(settings.data_dir)
     _ensure_demo_admin(password)
-    console.print(
-        "The sample dataset is not included yet (it comes with the Customer 360 features): "
-        "import a file from the Sources page or with `c360 import` to see c360 at work."
-    )
+    _load_demo_dataset(settings.data_dir / DEMO_DIR, customers)
     console.print(
         f"Open [bold]{_url(host, port)}[/bold] and log in as "
         f"[bold]{DEMO_ADMIN}[/bold] with password [bold]{password}[/bold]"
     )
     _serve(host, port)
+
+
+def _load_demo_dataset(out_dir: Path, customers: int) -> None:
+    """Generate the sample files and import each into its own source, unless already there."""
+    from django.contrib.auth.models import User
+
+    from c360.demo import generate, load, missing_sources
+    from c360.sources.models import BatchStatus
+
+    missing = missing_sources()
+    if not missing:
+        console.print("The sample dataset is loaded (its sources are on the Sources page).")
+        return
+    _open_warehouse()  # a locked warehouse is reported before any work
+    with console.status(f"Generating the sample dataset ({customers:,} customers)..."):
+        files = generate(out_dir=out_dir, customers=customers)
+    console.print(
+        f"Generated the sample dataset of {customers:,} customers into {out_dir} "
+        f"({sum(files.rows.values()):,} rows in {files.seconds:.1f}s); importing it:"
+    )
+    admin = User.objects.get(username=DEMO_ADMIN)
+    with _demo_progress(files.rows) as on_progress:
+        batches = load(actor=admin, out_dir=out_dir, on_progress=on_progress)
+    failed = [batch for batch in batches if batch.status != BatchStatus.DONE]
+    for batch in failed:
+        _print_outcome(batch)
+    if failed:
+        raise typer.Exit(EXIT_FAILED)
+
+
+@contextmanager
+def _demo_progress(rows: dict[str, int]) -> Iterator[Callable[[Any, ImportBatch], None]]:
+    """One progress bar per demo file, filled as its import goes."""
+    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+
+    from c360.demo import SOURCES
+
+    columns = (
+        TextColumn("{task.description:<20}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TextColumn("{task.fields[rows]:>12,} rows"),
+        TextColumn("{task.fields[stage]}"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console, transient=False) as progress:
+        tasks = {
+            demo.name: progress.add_task(demo.name, total=1.0, rows=0, stage="waiting", start=False)
+            for demo in SOURCES
+        }
+
+        def on_progress(demo: Any, batch: ImportBatch) -> None:
+            task = tasks[demo.name]
+            progress.start_task(task)
+            progress.update(
+                task,
+                completed=1.0 if batch.is_finished else batch.progress,
+                rows=batch.rows_read or rows.get(demo.file_name, 0) * batch.progress,
+                stage=batch.get_status_display() if batch.is_finished else batch.stage,
+            )
+
+        yield on_progress
 
 
 def _demo_password(data_dir: Path) -> str:
