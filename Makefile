@@ -13,7 +13,7 @@ BIN := $(VENV)/bin
 PY_STAMP := $(VENV)/.c360-installed
 JS_STAMP := frontend/node_modules/.c360-installed
 
-.PHONY: help install demo serve test test-default test-postgres lint format bench clean
+.PHONY: help install chromium demo serve test test-default test-postgres lint format bench clean
 
 help:
 	@echo "make demo    set up and start the demo server (prints the URL and a login)"
@@ -36,7 +36,11 @@ $(JS_STAMP): frontend/package.json frontend/package-lock.json
 	npm ci --prefix frontend --no-audit --no-fund --loglevel=error
 	@touch $@
 
-install: $(PY_STAMP) $(JS_STAMP)
+# The page tests drive Debian's headless Chromium (never a downloaded browser).
+chromium:
+	@command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
+
+install: $(PY_STAMP) $(JS_STAMP) chromium
 
 demo: install
 	$(BIN)/c360 demo

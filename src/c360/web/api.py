@@ -23,10 +23,12 @@ errors.install(api)
 
 def _mount() -> None:
     from c360.accounts.api import router as accounts_router
+    from c360.profiles.api import router as profiles_router
     from c360.sources.api import router as sources_router
 
     api.add_router("/", accounts_router)
     api.add_router("/", sources_router)
+    api.add_router("/", profiles_router)
 
 
 _mount()

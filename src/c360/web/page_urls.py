@@ -4,6 +4,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from c360.accounts import views as accounts
+from c360.profiles import views as profiles
 from c360.sources import views as sources
 from c360.web import views
 
@@ -32,6 +33,12 @@ urlpatterns = [
     path("imports/<int:batch_id>/progress/", sources.batch_progress, name="batch-progress"),
     path("imports/<int:batch_id>/rejected.csv", sources.batch_rejected, name="batch-rejected"),
     path("imports/<int:batch_id>/rollback/", sources.batch_rollback, name="batch-rollback"),
+    # customer profiles
+    path("customers/", profiles.search, name="profile-search"),
+    path("customers/typeahead/", profiles.typeahead, name="profile-typeahead"),
+    path("customers/lookup/", profiles.lookup, name="profile-lookup"),
+    path("customers/<str:person_id>/", profiles.detail, name="profile-detail"),
+    path("customers/<str:person_id>/timeline/", profiles.timeline, name="profile-timeline"),
     # column mappings
     path("mappings/", sources.mapping_list, name="mapping-list"),
     path("mappings/<int:mapping_id>/", sources.mapping_detail, name="mapping-detail"),

@@ -35,6 +35,7 @@ INSTALLED_APPS = [
     "c360.web",
     "c360.accounts",
     "c360.sources",
+    "c360.profiles",
 ]
 
 MIDDLEWARE = [
