@@ -84,7 +84,7 @@ def _repeat(args: argparse.Namespace) -> None:
     import statistics
     import subprocess
 
-    speeds, peaks = [], []
+    speeds, peaks, cpus = [], [], []
     for run in range(1, args.repeat + 1):
         out = subprocess.run(  # noqa: S603 (this script, with our own arguments)
             [sys.executable, __file__, "--rows", str(args.rows)],
@@ -94,14 +94,17 @@ def _repeat(args: argparse.Namespace) -> None:
         ).stdout
         speed = float(re.search(r"throughput: ([\d,]+)", out)[1].replace(",", ""))  # type: ignore[index]
         peak = float(re.search(r"peak memory: ([\d,]+)", out)[1].replace(",", ""))  # type: ignore[index]
+        cpu = float(re.search(r"([\d.]+) s CPU", out)[1])  # type: ignore[index]
         speeds.append(speed)
         peaks.append(peak)
+        cpus.append(cpu)
         if run == 1:
             print(
                 "\n".join(line for line in out.splitlines() if line.startswith(("machine", "file")))
             )
-        print(f"run {run}: {speed:,.0f} rows/s, peak {peak:,.0f} MB")
+        print(f"run {run}: {speed:,.0f} rows/s, {cpu:.2f} s CPU, peak {peak:,.0f} MB")
     print(f"median throughput: {statistics.median(speeds):,.0f} rows/s end to end")
+    print(f"median CPU time: {statistics.median(cpus):.2f} s (user + sys)")
     print(f"median peak memory: {statistics.median(peaks):,.0f} MB (max {max(peaks):,.0f} MB)")
     print("targets: >= 300,000 rows/s and <= 1,024 MB peak")
 
