@@ -383,12 +383,26 @@ def _read_share(staging: _Staging, rows: int) -> float:
     return min(1.0, rows / max(1, staging.estimated_rows))
 
 
+def _chunk_pool() -> pa.MemoryPool:
+    """The pool for the chunk copies: jemalloc where pyarrow has it.
+
+    Its freed pages stay with the process for a moment, so the next chunk reuses them; the
+    default pool hands them back to the kernel at once, and every chunk then pays for fresh,
+    zeroed pages.
+    """
+    try:
+        return pa.jemalloc_memory_pool()
+    except NotImplementedError:  # a pyarrow built without jemalloc
+        return pa.default_memory_pool()
+
+
 def _chunks(reader: pa.RecordBatchReader, staging: _Staging) -> Iterator[pa.Table]:
     """The stream grouped into tables of about CHUNK_ROWS rows.
 
     DuckDB hands out batches of a few thousand rows; one contiguous table per chunk lets
     the warehouse write whole row groups in parallel.
     """
+    pool = _chunk_pool()
     pending: list[pa.RecordBatch] = []
     rows = 0
     while True:
@@ -402,10 +416,14 @@ def _chunks(reader: pa.RecordBatchReader, staging: _Staging) -> Iterator[pa.Tabl
         pending.append(batch)
         rows += batch.num_rows
         if rows >= CHUNK_ROWS:
-            yield pa.Table.from_batches(pending).combine_chunks()
-            pending, rows = [], 0
-    if pending:
-        yield pa.Table.from_batches(pending).combine_chunks()
+            # Exactly CHUNK_ROWS rows: whole row groups, which the warehouse never has to
+            # merge later; the rest starts the next chunk.
+            table = pa.Table.from_batches(pending).combine_chunks(memory_pool=pool)
+            yield table.slice(0, CHUNK_ROWS)
+            rest = table.slice(CHUNK_ROWS)
+            pending, rows = rest.to_batches(), rest.num_rows
+    if rows:
+        yield pa.Table.from_batches(pending).combine_chunks(memory_pool=pool)
 
 
 _DONE = object()
