@@ -22,7 +22,6 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from ibis.backends import BaseBackend
 
@@ -202,7 +201,8 @@ class _DuckDBWriter(BatchWriter):
             # memory); an anti-join against the table does the de-duplication instead, and
             # a window drops repeats inside the input when there are any.
             sql += f' WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE t."{key}" = i."{key}")'
-            if pc.count_distinct(incoming.column(key)).as_py() < incoming.num_rows:
+            distinct = self._cursor.execute(f'SELECT count(DISTINCT "{key}") FROM {view}')
+            if distinct.fetchone()[0] < incoming.num_rows:
                 sql += f' QUALIFY row_number() OVER (PARTITION BY i."{key}") = 1'
         try:
             return int(self._cursor.execute(sql).fetchone()[0])
