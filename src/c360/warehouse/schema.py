@@ -168,6 +168,32 @@ TABLES: dict[str, tuple[ibis.Schema, str | None]] = {
 }
 
 
+# The identity map: every known identifier with its person. It is computed from `identifiers`
+# (c360.identity.logic.update_identity) and carries no lineage, so it is not in TABLES: rolling
+# back a batch leaves it to the next update, which recomputes the components the batch touched.
+IDENTITY_MAP = ibis.schema(
+    {
+        "id_type": STR,
+        "id_value": STR,  # normalised
+        "person_id": STR,  # NULL for a blocked value
+        "linked": dt.boolean,  # false when a merge rule kept it out of a person
+        "reason": STR,  # why it is not linked
+        "records": INT,  # rows of `identifiers` it was computed from; a change marks it stale
+        "computed_at": TS,
+    }
+)
+
+# Tables derived from the batch tables: created by migrations, never touched by delete_batches.
+DERIVED_TABLES: dict[str, ibis.Schema] = {"identity_map": IDENTITY_MAP}
+
+
+def table_schema(name: str) -> ibis.Schema:
+    """The schema of a batch table or a derived table."""
+    if name in TABLES:
+        return TABLES[name][0]
+    return DERIVED_TABLES[name]
+
+
 @dataclass(frozen=True)
 class Migration:
     version: int

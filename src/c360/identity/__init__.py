@@ -1,0 +1,1 @@
+"""Identity stitching: which identifiers belong to the same person, and why."""
