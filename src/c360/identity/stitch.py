@@ -26,6 +26,7 @@ from typing import Any
 
 import ibis
 import ibis.expr.types as ir
+import pyarrow as pa
 
 from c360.identity.rules import LABELS, PRIORITY, MergeRules, label, rank
 
@@ -170,7 +171,7 @@ def _seeded_cuts(
     return cut, dropped
 
 
-def stitch(identifiers: ir.Table, *, rules: MergeRules) -> ir.Table:
+def stitch(identifiers: ir.Table, *, rules: MergeRules) -> pa.Table:
     """The identity rows for every identifier in `identifiers`, executed into a pyarrow Table.
 
     identifiers: rows with record_table, record_id, id_type, id_value (the warehouse's
