@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 from ibis.backends import BaseBackend
 
-from c360.warehouse.schema import MIGRATIONS, TABLES
+from c360.warehouse.schema import MIGRATIONS, TABLES, table_schema
 
 # pyarrow is untyped, so to mypy these are all Any; the alias documents what append() takes.
 ArrowData: TypeAlias = (
@@ -153,7 +153,7 @@ class Warehouse(ABC):
                     continue
                 backend = self.ibis()
                 for name in migration.create_tables:
-                    backend.create_table(name, schema=TABLES[name][0], overwrite=False)
+                    backend.create_table(name, schema=table_schema(name), overwrite=False)
                 for table, column in migration.unique_keys:
                     self._create_unique_index(table, column)
                 for table, column in migration.indexes:

@@ -213,4 +213,9 @@ MIGRATIONS: tuple[Migration, ...] = (
         unique_keys=tuple((name, key) for name, (_, key) in TABLES.items() if key),
         indexes=tuple((name, "batch_id") for name in TABLES),
     ),
+    Migration(
+        version=2,
+        name="identity map",
+        create_tables=("identity_map",),
+    ),
 )
