@@ -1,6 +1,6 @@
 # Two commands set everything up on a fresh machine (see README.md):
 #   make demo   virtualenv + Python and front-end packages, then the demo server
-#   make test   the same install, then the whole test suite (embedded, then PostgreSQL)
+#   make test   the same install, then the whole test suite (embedded, PostgreSQL, Spark)
 # Installs are remembered by stamp files, so a second run only does what changed.
 
 SHELL := /bin/bash
@@ -13,7 +13,7 @@ BIN := $(VENV)/bin
 PY_STAMP := $(VENV)/.c360-installed
 JS_STAMP := frontend/node_modules/.c360-installed
 
-.PHONY: help install chromium demo serve test test-default test-postgres lint format bench clean
+.PHONY: help install chromium demo serve test test-default test-postgres test-spark lint format bench clean
 
 help:
 	@echo "make demo    set up and start the demo server (prints the URL and a login)"
@@ -37,10 +37,12 @@ $(JS_STAMP): frontend/package.json frontend/package-lock.json
 	@touch $@
 
 # The page tests drive Debian's headless Chromium (never a downloaded browser).
+# The page tests drive Debian's Chromium (never a browser download); installed when missing.
 chromium:
-	@command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
+	@command -v chromium >/dev/null || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
 
-install: $(PY_STAMP) $(JS_STAMP) chromium
+install: $(PY_STAMP) $(JS_STAMP)
 
 demo: install
 	$(BIN)/c360 demo
@@ -48,16 +50,20 @@ demo: install
 serve: install
 	$(BIN)/c360 serve
 
-# Two legs: the default, embedded one (DuckDB, SQLite), then the warehouse suite and every
-# other `postgres`-marked test on PostgreSQL at 127.0.0.1:5432. Each fails the target on any
-# non-zero pytest exit, including 5 (no tests collected).
-test: install test-default test-postgres
+# Three legs: the default, embedded one (DuckDB, SQLite, page tests in Chromium), then every
+# `postgres`-marked test on PostgreSQL at 127.0.0.1:5432, then the `spark`-marked tests that
+# prove the same stitching on PySpark. Each fails the target on any non-zero pytest exit,
+# including 5 (no tests collected).
+test: install chromium test-default test-postgres test-spark
 
-test-default: install
+test-default: install chromium
 	$(BIN)/python -m pytest
 
 test-postgres: install
 	$(BIN)/python -m pytest -m postgres
+
+test-spark: install
+	$(BIN)/python -m pytest -m spark
 
 lint: install
 	$(BIN)/ruff check .

@@ -94,7 +94,10 @@ STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns about a missi
 # Front-end packages come from the npm registry (frontend/package-lock.json) and are served
 # from frontend/node_modules by the app itself: no CDN, the platform works offline.
 FRONTEND_DIR = BASE_DIR.parent.parent / "frontend"
-STATICFILES_DIRS = [("vendor", FRONTEND_DIR / "node_modules")]
+# Only the packages pages load are served, never the whole node_modules (dev tools live there).
+STATICFILES_DIRS = [
+    ("vendor/htmx.org/dist", FRONTEND_DIR / "node_modules" / "htmx.org" / "dist"),
+]
 WHITENOISE_USE_FINDERS = True  # serve straight from the finders: no collectstatic step
 # Uploads stream to disk: nothing of the file is held in memory beyond one chunk.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 0
