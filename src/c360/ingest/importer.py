@@ -242,7 +242,13 @@ def import_file(
         except duckdb.Error as exc:
             raise explain_read_error(staging.source, str(exc)) from None
         # DuckDB computes the next chunk on another thread while the warehouse writes this one.
-        with get_warehouse().writer() as writer, _prefetched(_chunks(stream, staging)) as chunks:
+        # The stream is closed on the way out, so a strict reject half-way through the file
+        # leaves the staging connection free to count the bad rows.
+        with (
+            stream,
+            get_warehouse().writer() as writer,
+            _prefetched(_chunks(stream, staging)) as chunks,
+        ):
             for chunk in chunks:
                 good, bad_mask = _split(chunk)
                 if bad_mask is not None:
@@ -419,9 +425,10 @@ def _chunks(reader: pa.RecordBatchReader, staging: _Staging) -> Iterator[pa.Tabl
             # Exactly CHUNK_ROWS rows: whole row groups, which the warehouse never has to
             # merge later; the rest starts the next chunk.
             table = pa.Table.from_batches(pending).combine_chunks(memory_pool=pool)
-            yield table.slice(0, CHUNK_ROWS)
-            rest = table.slice(CHUNK_ROWS)
-            pending, rows = rest.to_batches(), rest.num_rows
+            while table.num_rows >= CHUNK_ROWS:
+                yield table.slice(0, CHUNK_ROWS)
+                table = table.slice(CHUNK_ROWS)
+            pending, rows = table.to_batches(), table.num_rows
     if rows:
         yield pa.Table.from_batches(pending).combine_chunks(memory_pool=pool)
 
