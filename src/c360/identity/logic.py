@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -17,6 +18,8 @@ from c360.identity.stitch import MAP_COLUMNS, Scratch, blocked, node_key, scratc
 
 if TYPE_CHECKING:
     from c360.warehouse import Warehouse
+
+log = logging.getLogger("c360.identity")
 
 # Canonical fields that are identifiers wherever a table has them.
 IDENTIFIER_FIELDS: dict[str, tuple[str, ...]] = {
@@ -114,6 +117,20 @@ class IdentityUpdate:
     identifiers: int  # identifiers in the map afterwards
     recomputed: int  # identifiers whose rows were computed now
     people: int  # distinct persons afterwards
+
+
+def refresh_identity(*, batch_ids: list[int] | None = None) -> None:
+    """Bring the process warehouse's identity map up to date after batches landed or left.
+
+    Called once the batch's rows are committed: a failure here is logged and does not undo
+    them, and the next update, which finds every changed identifier, repairs the map.
+    """
+    from c360.warehouse import get_warehouse
+
+    try:
+        update_identity(warehouse=get_warehouse(), batch_ids=batch_ids)
+    except Exception:
+        log.exception("identity update after batches %s failed", batch_ids)
 
 
 def update_identity(

@@ -24,6 +24,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from c360.identity.logic import identifiers_of, refresh_identity
 from c360.ingest.canonical import kind_of, suggest_mapping
 from c360.ingest.files import (
     FileProblem,
@@ -258,8 +259,12 @@ def import_file(
                         errors_sample.extend(_errors_of(chunk, offsets, total, ERRORS_KEPT))
                     if batch.mode == ImportMode.STRICT:
                         raise _StrictReject(errors_sample, first_only=True)
-                inserted += writer.append(
-                    table, lineage.add(good, first_row=total + 1, keep=bad_mask)
+                landed = lineage.add(good, first_row=total + 1, keep=bad_mask)
+                inserted += writer.append(table, landed)
+                # The identifiers ride in the same transaction as their records.
+                writer.append(
+                    "identifiers",
+                    identifiers_of(table=table, rows=landed, custom=mapping.identifiers),
                 )
                 total += chunk.num_rows
                 share = _read_share(staging, total)
@@ -276,6 +281,10 @@ def import_file(
             batch.rejected_path = str(_write_rejected(staging, batch))
         batch.rows_inserted = inserted
         batch.rows_duplicate = batch.rows_accepted - inserted
+        if inserted:
+            # Linked before the batch reads "done", so whoever sees it done sees its people.
+            _progress(batch, on_progress, "linking people", 0.97)
+            refresh_identity(batch_ids=[batch.pk])
         batch.status = BatchStatus.DONE
         batch.stage = "done"
         batch.progress = 1.0

@@ -18,6 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from c360.accounts.logic import is_admin
+from c360.identity.logic import refresh_identity
 from c360.sources.models import (
     BatchStatus,
     ColumnMapping,
@@ -195,7 +196,7 @@ def run_import(
     from c360.ingest.importer import import_file
 
     try:
-        return import_file(
+        batch = import_file(
             batch=batch,
             path=path,
             mapping_spec=mapping_spec,
@@ -205,6 +206,7 @@ def run_import(
     finally:
         if discard_file:
             path.unlink(missing_ok=True)
+    return batch
 
 
 def start_import_in_background(
@@ -253,9 +255,11 @@ def rollback_batch(*, actor: Actor, batch: ImportBatch) -> ImportBatch:
         batch.status = BatchStatus.ROLLED_BACK
         batch.rolled_back_at = timezone.now()
         batch.rolled_back_by = actor_user(actor)
-        batch.rows_removed = sum(removed.values())
+        # records removed; the identifiers that came with them are bookkeeping
+        batch.rows_removed = sum(n for table, n in removed.items() if table != "identifiers")
         batch.save(update_fields=["status", "rolled_back_at", "rolled_back_by", "rows_removed"])
     log.info("batch %s rolled back: %s rows removed", batch.pk, batch.rows_removed)
+    refresh_identity(batch_ids=[batch.pk])
     return batch
 
 
@@ -267,10 +271,12 @@ def recover_pending_batches() -> int:
     if not stale:
         return 0
     with get_warehouse().writer() as writer:
-        writer.delete_batches([b.pk for b in stale])
+        removed = writer.delete_batches([b.pk for b in stale])
     for batch in stale:
         batch.status = BatchStatus.FAILED
         batch.error = "The server stopped during this import; nothing of it was kept."
         batch.finished_at = timezone.now()
         batch.save(update_fields=["status", "error", "finished_at"])
+    if any(removed.values()):
+        refresh_identity(batch_ids=[b.pk for b in stale])
     return len(stale)

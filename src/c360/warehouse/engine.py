@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 from ibis.backends import BaseBackend
 
-from c360.warehouse.schema import MIGRATIONS, TABLES, table_schema
+from c360.warehouse.schema import MIGRATIONS, TABLES, table_key, table_schema
 
 # pyarrow is untyped, so to mypy these are all Any; the alias documents what append() takes.
 ArrowData: TypeAlias = (
@@ -136,7 +136,7 @@ class Warehouse(ABC):
     def _execute(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]: ...
 
     @abstractmethod
-    def _create_unique_index(self, table: str, column: str) -> None: ...
+    def _create_unique_index(self, table: str, columns: tuple[str, ...]) -> None: ...
 
     # -- schema --------------------------------------------------------------------------
     def migrate(self) -> list[int]:
@@ -154,8 +154,8 @@ class Warehouse(ABC):
                 backend = self.ibis()
                 for name in migration.create_tables:
                     backend.create_table(name, schema=table_schema(name), overwrite=False)
-                for table, column in migration.unique_keys:
-                    self._create_unique_index(table, column)
+                for table, columns in migration.unique_keys:
+                    self._create_unique_index(table, columns)
                 for table, column in migration.indexes:
                     self._execute(
                         f"CREATE INDEX IF NOT EXISTS ix_{table}_{column} ON {table} ({column})"
@@ -190,7 +190,7 @@ class _DuckDBWriter(BatchWriter):
         incoming = _as_table(data)
         if incoming is None or incoming.num_rows == 0:
             return 0
-        key = TABLES[table][1]
+        key = table_key(table)
         self._seq += 1
         view = f"_c360_incoming_{self._seq}"
         self._cursor.register(view, incoming)
@@ -200,10 +200,15 @@ class _DuckDBWriter(BatchWriter):
             # DuckDB keeps no unique index (its ART indexes slow bulk appends and cost
             # memory); an anti-join against the table does the de-duplication instead, and
             # a window drops repeats inside the input when there are any.
-            sql += f' WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE t."{key}" = i."{key}")'
-            distinct = self._cursor.execute(f'SELECT count(DISTINCT "{key}") FROM {view}')
+            same = " AND ".join(f't."{k}" = i."{k}"' for k in key)
+            sql += f" WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE {same})"
+            listed = ", ".join(f'"{k}"' for k in key)
+            distinct = self._cursor.execute(
+                f"SELECT count(*) FROM (SELECT DISTINCT {listed} FROM {view})"
+            )
             if distinct.fetchone()[0] < incoming.num_rows:
-                sql += f' QUALIFY row_number() OVER (PARTITION BY i."{key}") = 1'
+                by = ", ".join(f'i."{k}"' for k in key)
+                sql += f" QUALIFY row_number() OVER (PARTITION BY {by}) = 1"
         try:
             return int(self._cursor.execute(sql).fetchone()[0])
         finally:
@@ -252,7 +257,7 @@ class DuckDBWarehouse(Warehouse):
     def _execute(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         return list(self._cursor().execute(sql, params).fetchall())
 
-    def _create_unique_index(self, table: str, column: str) -> None:
+    def _create_unique_index(self, table: str, columns: tuple[str, ...]) -> None:
         """No-op: see _DuckDBWriter.append."""
 
     @contextmanager
@@ -279,7 +284,7 @@ class _PostgresWriter(BatchWriter):
         self._conn = conn
 
     def append(self, table: str, data: ArrowData) -> int:
-        key = TABLES[table][1]
+        key = table_key(table)
         inserted = 0
         with self._conn.cursor() as cur:
             for batch in _batches(data):
@@ -297,7 +302,7 @@ class _PostgresWriter(BatchWriter):
                 if key:
                     cur.execute(
                         f"INSERT INTO {table} ({columns}) SELECT {columns} FROM _c360_incoming "
-                        f'ON CONFLICT ("{key}") DO NOTHING'
+                        f"ON CONFLICT ({', '.join(key)}) DO NOTHING"
                     )
                     inserted += cur.rowcount
                     cur.execute("DROP TABLE _c360_incoming")
@@ -372,10 +377,9 @@ class PostgresWarehouse(Warehouse):
             cur.execute(sql, params)
             return list(cur.fetchall()) if cur.description else []
 
-    def _create_unique_index(self, table: str, column: str) -> None:
-        self._execute(
-            f"CREATE UNIQUE INDEX IF NOT EXISTS ux_{table}_{column} ON {table} ({column})"
-        )
+    def _create_unique_index(self, table: str, columns: tuple[str, ...]) -> None:
+        name = f"ux_{table}_{'_'.join(columns)}"
+        self._execute(f"CREATE UNIQUE INDEX IF NOT EXISTS {name} ON {table} ({', '.join(columns)})")
 
     @contextmanager
     def _transaction(self) -> Iterator[BatchWriter]:

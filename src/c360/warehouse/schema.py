@@ -158,13 +158,14 @@ IDENTIFIERS = ibis.schema(
 )
 
 # table name -> (schema, the column that identifies a row for de-duplication)
-TABLES: dict[str, tuple[ibis.Schema, str | None]] = {
+TABLES: dict[str, tuple[ibis.Schema, str | tuple[str, ...] | None]] = {
     "events": (EVENTS, "event_id"),
     "customers": (CUSTOMERS, "record_id"),
     "orders": (ORDERS, "record_id"),
     "order_items": (ORDER_ITEMS, "record_id"),
     "products": (PRODUCTS, "record_id"),
-    "identifiers": (IDENTIFIERS, None),
+    # one row per identifier of a record: a record imported again adds none
+    "identifiers": (IDENTIFIERS, ("record_id", "id_type")),
 }
 
 
@@ -194,13 +195,31 @@ def table_schema(name: str) -> ibis.Schema:
     return DERIVED_TABLES[name]
 
 
+def table_key(name: str) -> tuple[str, ...]:
+    """The columns that identify a row of a lineage table for de-duplication (may be none)."""
+    key = TABLES[name][1]
+    if key is None:
+        return ()
+    return (key,) if isinstance(key, str) else key
+
+
+# The single-column keys migration 1 indexed (kept as they were when it was written).
+_FIRST_KEYS = {
+    "events": "event_id",
+    "customers": "record_id",
+    "orders": "record_id",
+    "order_items": "record_id",
+    "products": "record_id",
+}
+
+
 @dataclass(frozen=True)
 class Migration:
     version: int
     name: str
     create_tables: tuple[str, ...] = ()
     # (table, column): a unique index on engines whose de-duplication relies on one
-    unique_keys: tuple[tuple[str, str], ...] = ()
+    unique_keys: tuple[tuple[str, tuple[str, ...]], ...] = ()
     # (table, column): plain indexes for lookups and rollback
     indexes: tuple[tuple[str, str], ...] = field(default=())
 
@@ -210,12 +229,17 @@ MIGRATIONS: tuple[Migration, ...] = (
         version=1,
         name="canonical schema",
         create_tables=tuple(TABLES),
-        unique_keys=tuple((name, key) for name, (_, key) in TABLES.items() if key),
+        unique_keys=tuple((name, (key,)) for name, key in _FIRST_KEYS.items()),
         indexes=tuple((name, "batch_id") for name in TABLES),
     ),
     Migration(
         version=2,
         name="identity map",
         create_tables=("identity_map",),
+    ),
+    Migration(
+        version=3,
+        name="identifiers keyed by record and type",
+        unique_keys=(("identifiers", ("record_id", "id_type")),),
     ),
 )
