@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import ibis
 import ibis.expr.types as ir
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -76,14 +77,21 @@ def _rows_of(
     out = pa.table(
         {
             **{name: rows.column(name) for name in _LINEAGE},
-            "record_table": pa.array([table] * n, pa.string()) if n else pa.array([], pa.string()),
+            "record_table": _constant(table, n),
             "record_id": rows.column(key),
-            "id_type": pa.array([id_type] * n, pa.string()) if n else pa.array([], pa.string()),
+            "id_type": _constant(id_type, n),
             "id_value": values,
             "raw_value": raw,
         }
     )
     return out.filter(present)
+
+
+def _constant(value: str, n: int) -> pa.Array:
+    """`value` n times, without building a Python list of n strings."""
+    return pa.DictionaryArray.from_arrays(
+        pa.array(np.zeros(n, dtype=np.int32)), pa.array([value], pa.string())
+    ).cast(pa.string())
 
 
 def _json_column(table: str) -> str:
@@ -127,8 +135,11 @@ def refresh_identity(*, batch_ids: list[int] | None = None) -> None:
     """
     from c360.warehouse import get_warehouse
 
+    warehouse = get_warehouse()
     try:
-        update_identity(warehouse=get_warehouse(), batch_ids=batch_ids)
+        # Exclusive: the map is read, recomputed and rewritten as one step.
+        with warehouse.exclusive():
+            update_identity(warehouse=warehouse, batch_ids=batch_ids)
     except Exception:
         log.exception("identity update after batches %s failed", batch_ids)
 

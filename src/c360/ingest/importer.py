@@ -24,7 +24,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from c360.identity.logic import identifiers_of, refresh_identity
+from c360.identity.logic import identifiers_of
 from c360.ingest.canonical import kind_of, suggest_mapping
 from c360.ingest.files import (
     FileProblem,
@@ -260,12 +260,16 @@ def import_file(
                     if batch.mode == ImportMode.STRICT:
                         raise _StrictReject(errors_sample, first_only=True)
                 landed = lineage.add(good, first_row=total + 1, keep=bad_mask)
-                inserted += writer.append(table, landed)
-                # The identifiers ride in the same transaction as their records.
-                writer.append(
-                    "identifiers",
-                    identifiers_of(table=table, rows=landed, custom=mapping.identifiers),
-                )
+                added = writer.append(table, landed)
+                inserted += added
+                if added:
+                    # The identifiers ride in the same transaction as their records; when
+                    # every record of the chunk was new, so are its identifiers.
+                    writer.append(
+                        "identifiers",
+                        identifiers_of(table=table, rows=landed, custom=mapping.identifiers),
+                        all_new=added == landed.num_rows,
+                    )
                 total += chunk.num_rows
                 share = _read_share(staging, total)
                 _progress(batch, on_progress, "importing rows", 0.05 + 0.9 * share, save=False)
@@ -281,10 +285,6 @@ def import_file(
             batch.rejected_path = str(_write_rejected(staging, batch))
         batch.rows_inserted = inserted
         batch.rows_duplicate = batch.rows_accepted - inserted
-        if inserted:
-            # Linked before the batch reads "done", so whoever sees it done sees its people.
-            _progress(batch, on_progress, "linking people", 0.97)
-            refresh_identity(batch_ids=[batch.pk])
         batch.status = BatchStatus.DONE
         batch.stage = "done"
         batch.progress = 1.0

@@ -206,7 +206,20 @@ def run_import(
     finally:
         if discard_file:
             path.unlink(missing_ok=True)
+    if batch.status == BatchStatus.DONE and batch.rows_inserted:
+        # The rows have landed; the people they belong to are linked next. The batch page
+        # shows this stage until the identity map includes the batch.
+        _set_stage(batch, "linking people", on_progress)
+        refresh_identity(batch_ids=[batch.pk])
+        _set_stage(batch, "done", on_progress)
     return batch
+
+
+def _set_stage(batch: ImportBatch, stage: str, on_progress: ProgressCallback | None) -> None:
+    batch.stage = stage
+    ImportBatch.objects.filter(pk=batch.pk).update(stage=stage)
+    if on_progress is not None:
+        on_progress(batch)
 
 
 def start_import_in_background(

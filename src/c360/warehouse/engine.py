@@ -70,10 +70,11 @@ class BatchWriter(ABC):
     """Writes inside one open transaction; nothing is visible to readers until it commits."""
 
     @abstractmethod
-    def append(self, table: str, data: ArrowData) -> int:
+    def append(self, table: str, data: ArrowData, *, all_new: bool = False) -> int:
         """Append rows; rows whose key (see schema.TABLES) already exists are skipped.
 
-        Returns how many rows were inserted.
+        `all_new` says the caller knows none of the keys exists yet (nor repeats), which
+        saves the check. Returns how many rows were inserted.
         """
 
     @abstractmethod
@@ -95,7 +96,8 @@ class Warehouse(ABC):
     def __init__(self, url: str) -> None:
         self.url = url
         self._local = threading.local()
-        self._write_lock = threading.Lock()
+        # Re-entrant: work that holds the warehouse exclusively (exclusive()) may write.
+        self._write_lock = threading.RLock()
 
     # -- reading -------------------------------------------------------------------------
     def ibis(self) -> BaseBackend:
@@ -125,6 +127,12 @@ class Warehouse(ABC):
         """
         with self._write_lock, self._transaction() as writer:
             yield writer
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Hold off every other writer (and close()) for a read-then-write piece of work."""
+        with self._write_lock:
+            yield
 
     @abstractmethod
     def _transaction(self) -> Any: ...
@@ -186,11 +194,11 @@ class _DuckDBWriter(BatchWriter):
         self._cursor = cursor
         self._seq = 0
 
-    def append(self, table: str, data: ArrowData) -> int:
+    def append(self, table: str, data: ArrowData, *, all_new: bool = False) -> int:
         incoming = _as_table(data)
         if incoming is None or incoming.num_rows == 0:
             return 0
-        key = table_key(table)
+        key = () if all_new else table_key(table)
         self._seq += 1
         view = f"_c360_incoming_{self._seq}"
         self._cursor.register(view, incoming)
@@ -272,8 +280,9 @@ class DuckDBWarehouse(Warehouse):
         cursor.commit()
 
     def close(self) -> None:
-        super().close()
-        self._db.close()
+        with self._write_lock:  # let a write in flight on another thread finish first
+            super().close()
+            self._db.close()
 
 
 # ---------------------------------------------------------------------------------------
@@ -283,8 +292,8 @@ class _PostgresWriter(BatchWriter):
     def __init__(self, conn: Any) -> None:
         self._conn = conn
 
-    def append(self, table: str, data: ArrowData) -> int:
-        key = table_key(table)
+    def append(self, table: str, data: ArrowData, *, all_new: bool = False) -> int:
+        key = () if all_new else table_key(table)
         inserted = 0
         with self._conn.cursor() as cur:
             for batch in _batches(data):
