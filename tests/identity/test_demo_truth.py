@@ -92,3 +92,29 @@ def test_demo_people_match_the_ground_truth(warehouse: Warehouse, tmp_path: Path
     assert ("email", "test@example.com") in refused
     shared = [reason for (kind, _), reason in refused.items() if kind == "phone" and reason]
     assert any("shared by" in reason for reason in shared), shared
+
+    # A web visitor who browsed anonymously before logging in is one person with their
+    # anonymous history: the cookie's rows before the first login resolve to the customer.
+    db = warehouse.ibis()
+    events = db.table("events")
+    web = events.filter(events.source_id == source_ids["Web logs"])
+    logged_in = web.filter(web.customer_id.notnull())
+    logins = logged_in.group_by("anonymous_id").agg(
+        first_login=logged_in.timestamp.min(), login_customer=logged_in.customer_id.max()
+    )
+    before = web.filter(web.customer_id.isnull()).join(logins, "anonymous_id")
+    before = before.filter(before.timestamp < before.first_login).select(
+        "source_id", "row_number", "login_customer"
+    )
+    rows = before.to_pyarrow().to_pylist()
+    assert rows, "the demo has visitors who browse before logging in"
+    person_of_customer = {
+        r["id_value"]: r["person_id"]
+        for r in identity
+        if r["id_type"] == "customer_id" and r["linked"]
+    }
+    joined = [
+        predicted.get((r["source_id"], r["row_number"])) == person_of_customer[r["login_customer"]]
+        for r in rows
+    ]
+    assert sum(joined) / len(joined) >= 0.99, (sum(joined), len(joined))
