@@ -16,6 +16,7 @@ import pyarrow.compute as pc
 from c360.identity.normalise import normalise
 from c360.identity.rules import MergeRules
 from c360.identity.stitch import MAP_COLUMNS, Scratch, blocked, node_key, scratch, stitch
+from c360.ingest.canonical import EVENT_IDENTIFIERS
 
 if TYPE_CHECKING:
     from c360.warehouse import Warehouse
@@ -24,15 +25,7 @@ log = logging.getLogger("c360.identity")
 
 # Canonical fields that are identifiers wherever a table has them.
 IDENTIFIER_FIELDS: dict[str, tuple[str, ...]] = {
-    "events": (
-        "customer_id",
-        "user_id",
-        "email",
-        "phone",
-        "anonymous_id",
-        "session_id",
-        "device_id",
-    ),
+    "events": EVENT_IDENTIFIERS,
     "customers": ("customer_id", "email", "phone"),
     "orders": ("customer_id", "email", "phone"),
 }

@@ -8,7 +8,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from c360.ingest.canonical import BOOLEAN, DATE, INTEGER, NUMBER, STRING, TIMESTAMP, Kind
+from c360.ingest.canonical import (
+    BOOLEAN,
+    DATE,
+    EVENT_IDENTIFIERS,
+    INTEGER,
+    NUMBER,
+    STRING,
+    TIMESTAMP,
+    Kind,
+)
 from c360.ingest.files import FileProblem, quote_ident, quote_literal
 from c360.ingest.mapping import FieldRule, Mapping
 
@@ -16,22 +25,9 @@ _TRUE = "('true','1','yes','y','t')"
 _FALSE = "('false','0','no','n','f')"
 _OFFSET = r"'([+-]\d\d(:?\d\d)?|Z|UTC)$'"
 _TEXT_TYPES = ("VARCHAR", "JSON")
-# Fields whose values are trimmed: identifiers, which identity stitching compares.
-IDENTIFIER_FIELDS = frozenset(
-    {
-        "customer_id",
-        "user_id",
-        "anonymous_id",
-        "email",
-        "phone",
-        "session_id",
-        "device_id",
-        "message_id",
-        "order_id",
-        "product_id",
-        "event",
-    }
-)
+# Fields whose values are trimmed: identifiers, which identity stitching compares, and the
+# other keys rows are matched on.
+IDENTIFIER_FIELDS = frozenset({*EVENT_IDENTIFIERS, "message_id", "order_id", "product_id", "event"})
 
 
 @dataclass(frozen=True)
