@@ -64,11 +64,13 @@ def main() -> None:
         actor=admin, source=source, file_name=csv_path.name, file_size=csv_path.stat().st_size
     )
     landed_at: list[float] = []
+    landed_peak: list[float] = []
 
     def on_progress(current: object) -> None:
         # The rows have landed when the batch moves on to linking people.
         if getattr(current, "stage", "") == "linking people" and not landed_at:
             landed_at.append(time.perf_counter())
+            landed_peak.append(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 
     batch = logic.run_import(batch=batch, path=csv_path, on_progress=on_progress)
     finished = time.perf_counter()
@@ -85,7 +87,9 @@ def main() -> None:
     print(f"import time: {elapsed:.2f} s wall; CPU {cpu:.2f} s for import and linking together")
     print(f"throughput: {batch.rows_read / elapsed:,.0f} rows/s end to end (file to landed rows)")
     print(f"identity update after the import: {linking:.2f} s (people linked)")
-    print(f"peak memory: {peak:,.0f} MB resident (before the import {rss_before:,.0f} MB)")
+    import_peak = landed_peak[0] if landed_peak else peak
+    print(f"peak memory: {import_peak:,.0f} MB resident while importing")
+    print(f"peak memory with the identity update: {peak:,.0f} MB (before: {rss_before:,.0f} MB)")
     print("targets: >= 300,000 rows/s and <= 1,024 MB peak")
     if not args.keep:
         import shutil
@@ -99,7 +103,7 @@ def _repeat(args: argparse.Namespace) -> None:
     import statistics
     import subprocess
 
-    speeds, peaks, cpus = [], [], []
+    speeds, peaks, cpus, links, link_peaks = [], [], [], [], []
     for run in range(1, args.repeat + 1):
         out = subprocess.run(  # noqa: S603 (this script, with our own arguments)
             [sys.executable, __file__, "--rows", str(args.rows)],
@@ -113,6 +117,10 @@ def _repeat(args: argparse.Namespace) -> None:
         speeds.append(speed)
         peaks.append(peak)
         cpus.append(cpu)
+        links.append(float(re.search(r"after the import: ([\d.]+) s", out)[1]))  # type: ignore[index]
+        link_peaks.append(
+            float(re.search(r"identity update: ([\d,]+)", out)[1].replace(",", ""))  # type: ignore[index]
+        )
         if run == 1:
             print(
                 "\n".join(line for line in out.splitlines() if line.startswith(("machine", "file")))
@@ -121,6 +129,10 @@ def _repeat(args: argparse.Namespace) -> None:
     print(f"median throughput: {statistics.median(speeds):,.0f} rows/s end to end")
     print(f"median CPU time: {statistics.median(cpus):.2f} s (user + sys)")
     print(f"median peak memory: {statistics.median(peaks):,.0f} MB (max {max(peaks):,.0f} MB)")
+    print(
+        f"then linking people: median {statistics.median(links):.2f} s, "
+        f"peak memory with it {statistics.median(link_peaks):,.0f} MB"
+    )
     print("targets: >= 300,000 rows/s and <= 1,024 MB peak")
 
 
