@@ -141,3 +141,13 @@ def test_a_secret_key_from_the_environment_wins(env: pytest.MonkeyPatch, tmp_pat
 
     assert config.load().secret_key == "from-the-vault"
     assert not (tmp_path / "data" / "secret_key").exists()
+
+
+def test_a_warehouse_memory_limit_must_be_a_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    from c360 import config
+
+    monkeypatch.setenv("C360_WAREHOUSE_MEMORY", "2GB")
+    assert config.load().warehouse_memory == "2GB"
+    monkeypatch.setenv("C360_WAREHOUSE_MEMORY", "lots")
+    with pytest.raises(config.ConfigError, match="C360_WAREHOUSE_MEMORY='lots' is not valid"):
+        config.load()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -55,6 +56,12 @@ def _database_url(value: str) -> str:
     return value
 
 
+def _memory_size(value: str) -> str:
+    if not re.fullmatch(r"\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)", value.strip(), re.I):
+        raise ValueError("expected a size such as 512MB or 2GB")
+    return value.strip()
+
+
 def _warehouse_url(value: str) -> str:
     if not value.startswith(("duckdb://", "postgres://", "postgresql://")):
         raise ValueError("expected a duckdb:// or postgresql:// URL")
@@ -70,6 +77,7 @@ class Settings:
     warehouse_url: str
     allowed_hosts: list[str]
     phone_default_region: str
+    warehouse_memory: str
 
     @property
     def secret_key(self) -> str:
@@ -103,6 +111,9 @@ def load() -> Settings:
         ),
         allowed_hosts=get_from_env("C360_ALLOWED_HOSTS", ["127.0.0.1", "localhost"], as_list),
         phone_default_region=get_from_env("C360_PHONE_REGION", "NL", str.upper),
+        # DuckDB's memory limit for the warehouse; beyond it DuckDB spills to disk. Kept low so
+        # the one server process stays small beside its imports (see README, Figures).
+        warehouse_memory=get_from_env("C360_WAREHOUSE_MEMORY", "512MB", _memory_size),
     )
 
 

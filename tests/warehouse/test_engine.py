@@ -239,3 +239,17 @@ def test_a_second_process_is_told_the_warehouse_is_locked(warehouse: Warehouse) 
     assert message.startswith(f"The warehouse {path} is in use by process {os.getpid()}")
     assert message.endswith(".")
     assert Path(path).exists()
+
+
+def test_the_embedded_warehouse_keeps_to_its_memory_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from c360.warehouse.runtime import close_warehouse, open_warehouse
+
+    monkeypatch.setenv("C360_WAREHOUSE_MEMORY", "300MB")
+    warehouse = open_warehouse(f"duckdb://{tmp_path / 'limited.duckdb'}")
+    try:
+        limit = warehouse.ibis().raw_sql("SELECT current_setting('memory_limit')").fetchone()[0]
+    finally:
+        close_warehouse()
+    assert limit.replace(" ", "") in {"286.1MiB", "300.0MB"}, limit

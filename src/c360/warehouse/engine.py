@@ -233,7 +233,7 @@ class _DuckDBWriter(BatchWriter):
 class DuckDBWarehouse(Warehouse):
     dialect = "duckdb"
 
-    def __init__(self, url: str, path: str) -> None:
+    def __init__(self, url: str, path: str, *, memory_limit: str | None = None) -> None:
         super().__init__(url)
         import duckdb
 
@@ -241,7 +241,10 @@ class DuckDBWarehouse(Warehouse):
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         try:
-            self._db = duckdb.connect(path)
+            config: dict[str, str | bool | int | float | list[str]] = (
+                {"memory_limit": memory_limit} if memory_limit else {}
+            )
+            self._db = duckdb.connect(path, config=config)
         except duckdb.IOException as exc:
             if "lock" not in str(exc).lower():
                 raise
@@ -407,11 +410,14 @@ class PostgresWarehouse(Warehouse):
         super().close()
 
 
-def connect(url: str) -> Warehouse:
-    """Open the warehouse at `url` (duckdb:///path, duckdb://:memory:, postgresql://...)."""
+def connect(url: str, *, memory_limit: str | None = None) -> Warehouse:
+    """Open the warehouse at `url` (duckdb:///path, duckdb://:memory:, postgresql://...).
+
+    `memory_limit` caps an embedded (DuckDB) warehouse's memory, e.g. "512MB".
+    """
     if url.startswith("duckdb://"):
         path = url.removeprefix("duckdb://") or ":memory:"
-        return DuckDBWarehouse(url, path)
+        return DuckDBWarehouse(url, path, memory_limit=memory_limit)
     if url.startswith(("postgresql://", "postgres://")):
         return PostgresWarehouse(url)
     raise WarehouseError(f"Unsupported warehouse URL {url!r}: use duckdb:// or postgresql://.")

@@ -18,7 +18,9 @@ def open_warehouse(url: str) -> Warehouse:
             _current.close()
             _current = None
         if _current is None:
-            warehouse = connect(url)
+            from c360.config import load
+
+            warehouse = connect(url, memory_limit=load().warehouse_memory)
             warehouse.migrate()
             _current = warehouse
         return _current
