@@ -38,3 +38,22 @@ def test_rows_of_a_batch_left_pending_are_removed_on_start(
     assert pending.status == BatchStatus.FAILED and "nothing of it was kept" in pending.error
     assert warehouse.count("events") == 2
     assert warehouse.count("events", batch_id=done.pk) == 2
+
+
+def test_a_failed_identity_update_keeps_the_rows_and_says_so(
+    warehouse: Warehouse, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A bad merge-rule setting makes the identity update fail after the rows have landed.
+    monkeypatch.setenv("C360_IDENTITY_LIMITS", "email=lots")
+    source = make_source(owner=make_admin(), kind="events")
+    path = tmp_path / "journey.csv"
+    path.write_text("customer_id,action_type,time\nA,visit,2024-01-01 10:00\n")
+    batch = logic.create_batch(actor=source.owner, source=source, file_name="a.csv", file_size=1)
+
+    batch = logic.run_import(batch=batch, path=path)
+
+    batch.refresh_from_db()
+    assert batch.status == BatchStatus.DONE
+    assert batch.stage == "people not linked"
+    assert batch.error.startswith("Linking people failed (ConfigError: C360_IDENTITY_LIMITS=")
+    assert warehouse.count("events") == 1

@@ -120,11 +120,12 @@ class IdentityUpdate:
     people: int  # distinct persons afterwards
 
 
-def refresh_identity(*, batch_ids: list[int] | None = None) -> None:
+def refresh_identity(*, batch_ids: list[int] | None = None) -> str | None:
     """Bring the process warehouse's identity map up to date after batches landed or left.
 
     Called once the batch's rows are committed: a failure here is logged and does not undo
     them, and the next update, which finds every changed identifier, repairs the map.
+    Returns None, or what went wrong in one sentence.
     """
     from c360.warehouse import get_warehouse
 
@@ -133,8 +134,10 @@ def refresh_identity(*, batch_ids: list[int] | None = None) -> None:
         # Exclusive: the map is read, recomputed and rewritten as one step.
         with warehouse.exclusive():
             update_identity(warehouse=warehouse, batch_ids=batch_ids)
-    except Exception:
+    except Exception as exc:
         log.exception("identity update after batches %s failed", batch_ids)
+        return f"Linking people failed ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})"
+    return None
 
 
 def update_identity(

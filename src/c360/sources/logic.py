@@ -210,8 +210,12 @@ def run_import(
         # The rows have landed; the people they belong to are linked next. The batch page
         # shows this stage until the identity map includes the batch.
         _set_stage(batch, "linking people", on_progress)
-        refresh_identity(batch_ids=[batch.pk])
-        _set_stage(batch, "done", on_progress)
+        problem = refresh_identity(batch_ids=[batch.pk])
+        if problem:
+            # The rows stay imported; the page says the people are not linked yet.
+            batch.error = problem + "; the rows are imported, the next update links them."
+            ImportBatch.objects.filter(pk=batch.pk).update(error=batch.error)
+        _set_stage(batch, "people not linked" if problem else "done", on_progress)
     return batch
 
 
