@@ -221,9 +221,14 @@ class _People:
 FIRST_NAMES = ref.FEMALE_FIRST_NAMES + ref.MALE_FIRST_NAMES
 
 
+def _numbered(prefix: str | pa.Array, numbers: np.ndarray, width: int) -> pa.Array:
+    """Keys such as C0000042: a prefix, then the number zero-padded to `width` digits."""
+    digits = pc.utf8_lpad(pc.cast(pa.array(numbers), pa.string()), width, "0")
+    return pc.binary_join_element_wise(prefix, digits, "")
+
+
 def _customer_ids(idx: np.ndarray, width: int) -> pa.Array:
-    digits = pc.utf8_lpad(pc.cast(pa.array(idx + 1), pa.string()), width, "0")
-    return pc.binary_join_element_wise("C", digits, "")
+    return _numbered("C", idx + 1, width)
 
 
 def _customers(rng: np.random.Generator, n: int) -> _People:
@@ -326,9 +331,7 @@ def _products(rng: np.random.Generator, customers: int) -> pa.Table:
     high = np.array([c[2][1] for c in ref.CATEGORIES])[category]
     price = np.floor(low + rng.random(count) * (high - low)) + 0.95
     colour = rng.integers(0, len(ref.COLOURS), count)
-    ids = pc.binary_join_element_wise(
-        "P", pc.utf8_lpad(pc.cast(pa.array(np.arange(1, count + 1)), pa.string()), 5, "0"), ""
-    )
+    ids = _numbered("P", np.arange(1, count + 1), 5)
     names = pc.binary_join_element_wise(_take(ref.COLOURS, colour), _take(items, item), " ")
     rank = rng.permutation(count)
     return pa.table(
@@ -575,10 +578,8 @@ class _Writer:
         order_total = np.round(np.bincount(line_order, weights=amount, minlength=total), 2)
 
         width = max(8, len(str(total)))
-        order_ids = pc.binary_join_element_wise(
-            pc.if_else(pa.array(online), "W", "S"),
-            pc.utf8_lpad(pc.cast(pa.array(np.arange(1, total + 1)), pa.string()), width, "0"),
-            "",
+        order_ids = _numbered(
+            pc.if_else(pa.array(online), "W", "S"), np.arange(1, total + 1), width
         )
         table = pa.table(
             {
@@ -705,9 +706,7 @@ class _Writer:
             pc.take(people.emails, pa.array(customer)),
             _take([TEST_EMAIL, "TEST@example.com"], np.where(person == -1, 0, 1)),
         )
-        ids = pc.binary_join_element_wise(
-            "em-", pc.utf8_lpad(pc.cast(pa.array(np.arange(1, total + 1)), pa.string()), 9, "0"), ""
-        )
+        ids = _numbered("em-", np.arange(1, total + 1), 9)
         table = pa.table(
             {
                 "id": ids,
@@ -819,11 +818,7 @@ class _Writer:
         popularity = products.column("_popularity").to_numpy()
         product = rng.choice(len(popularity), hits, p=popularity)
         cookie_ids = _uuids(rng, cookies)
-        keys = pc.binary_join_element_wise(
-            "hit-",
-            pc.utf8_lpad(pc.cast(pa.array(np.arange(1, hits + 1)), pa.string()), 10, "0"),
-            "",
-        )
+        keys = _numbered("hit-", np.arange(1, hits + 1), 10)
         table = pa.table(
             {
                 "hit_id": keys,
@@ -919,11 +914,7 @@ class _Writer:
             rows = np.flatnonzero(reason == index)
             picks = rng.choice(len(outcomes), len(rows), p=_p([w for _, w in outcomes]))
             outcome[rows] = np.array([outcome_names.index(o) for o, _ in outcomes])[picks]
-        ids = pc.binary_join_element_wise(
-            "CALL-",
-            pc.utf8_lpad(pc.cast(pa.array(np.arange(1, total + 1)), pa.string()), 8, "0"),
-            "",
-        )
+        ids = _numbered("CALL-", np.arange(1, total + 1), 8)
         table = pa.table(
             {
                 "call_id": ids,
