@@ -371,3 +371,19 @@ def test_a_broken_row_deep_in_a_big_file_is_a_clear_rejection(
     assert batch.status == BatchStatus.REJECTED, batch.error
     assert "number of fields" in batch.error and "near line" in batch.error
     assert warehouse.count("events") == 0
+
+
+def test_a_strict_import_rejects_a_bad_row_after_the_first_chunks(
+    source: DataSource, warehouse: Warehouse, tmp_path: Path
+) -> None:
+    """Chunks before the bad row were already written: the transaction takes them back."""
+    lines = [f"C{i},visit,2024-03-01 10:00:00" for i in range(600_000)]
+    lines[550_000] = "C-bad,visit,not a time"
+    path = tmp_path / "big.csv"
+    path.write_text("customer_id,action_type,time\n" + "\n".join(lines) + "\n")
+    batch = _import(source, path, mode="strict")
+    assert batch.status == BatchStatus.REJECTED, batch.error
+    assert (batch.rows_read, batch.rows_rejected) == (600_000, 1)
+    assert batch.errors_sample[0]["row"] == 550_001
+    assert warehouse.count("events") == 0
+    assert warehouse.count("identifiers") == 0

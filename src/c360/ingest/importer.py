@@ -140,6 +140,14 @@ def _output_columns(plan: StagingPlan) -> str:
     return f"f__key AS {plan.key_column}, {fields}, CAST(f__json AS VARCHAR) AS {plan.json_column}"
 
 
+def _count_rows(staging: _Staging) -> tuple[int, int]:
+    """(rows, bad rows) of the whole file: one pass over it."""
+    total, bad = staging.run(
+        "SELECT count(*), count(*) FILTER (WHERE _errors IS NOT NULL) FROM staged"
+    )[0]
+    return int(total), int(bad)
+
+
 def _row_errors(staging: _Staging, limit: int) -> list[RowError]:
     rows = staging.run(
         "SELECT _row, e.column, e.reason FROM "
@@ -177,10 +185,7 @@ def preview_file(
                 {k: _jsonable(v) for k, v in zip(names, row, strict=True)}
                 for row in cursor.fetchall()
             ]
-            total, bad = staging.run(
-                "SELECT count(*), count(*) FILTER (WHERE _errors IS NOT NULL) FROM staged"
-            )[0]
-            preview.rows_read, preview.rows_rejected = int(total), int(bad)
+            preview.rows_read, preview.rows_rejected = _count_rows(staging)
             preview.errors = _row_errors(staging, ERRORS_KEPT)
             return preview
         finally:
@@ -188,11 +193,8 @@ def preview_file(
 
 
 def _jsonable(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    return value
+    """Dates and timestamps as ISO 8601 text; everything else as it is."""
+    return value.isoformat() if hasattr(value, "isoformat") else value
 
 
 ProgressCallback = Callable[[Any], None]
@@ -253,12 +255,12 @@ def import_file(
             for chunk in chunks:
                 good, bad_mask = _split(chunk)
                 if bad_mask is not None:
+                    if batch.mode == ImportMode.STRICT:
+                        raise _StrictReject  # the handler counts and samples the whole file
                     offsets = pc.indices_nonzero(bad_mask).to_pylist()
                     bad_rows.extend(total + 1 + i for i in offsets)
                     if len(errors_sample) < ERRORS_KEPT:
                         errors_sample.extend(_errors_of(chunk, offsets, total, ERRORS_KEPT))
-                    if batch.mode == ImportMode.STRICT:
-                        raise _StrictReject(errors_sample, first_only=True)
                 landed = lineage.add(good, first_row=total + 1, keep=bad_mask)
                 added = writer.append(table, landed)
                 inserted += added
@@ -292,10 +294,8 @@ def import_file(
         # Count the whole file so the batch says how many rows were bad, not just the first.
         if staging is None:  # strict rejects come from a running staging; never here
             raise
-        total, bad = staging.run(
-            "SELECT count(*), count(*) FILTER (WHERE _errors IS NOT NULL) FROM staged"
-        )[0]
-        batch.rows_read, batch.rows_rejected = int(total), int(bad)
+        total, bad = _count_rows(staging)
+        batch.rows_read, batch.rows_rejected = total, bad
         batch.rows_accepted = 0
         batch.errors_sample = [asdict(e) for e in _row_errors(staging, ERRORS_KEPT)]
         first = batch.errors_sample[0]
@@ -306,11 +306,7 @@ def import_file(
         )
         batch.stage = "rejected"
         batch.rejected_path = str(_write_rejected(staging, batch))
-    except FileProblem as problem:
-        batch.status = BatchStatus.REJECTED
-        batch.error = str(problem)
-        batch.stage = "rejected"
-    except ValueError as problem:  # a mapping that does not fit this kind of source
+    except ValueError as problem:  # FileProblem, or a mapping that does not fit this kind
         batch.status = BatchStatus.REJECTED
         batch.error = str(problem)
         batch.stage = "rejected"
@@ -342,11 +338,6 @@ def import_file(
 
 class _StrictReject(Exception):
     """A bad row in a strict import: abort the warehouse transaction."""
-
-    def __init__(self, errors: list[dict[str, Any]], *, first_only: bool) -> None:
-        super().__init__("strict import met a bad row")
-        self.errors = errors
-        self.first_only = first_only
 
 
 @dataclass
