@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "c360.accounts",
     "c360.sources",
     "c360.profiles",
+    "c360.journeys",
 ]
 
 MIDDLEWARE = [

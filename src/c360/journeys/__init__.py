@@ -1,0 +1,1 @@
+"""Journey analytics: event logs, process maps, variants and process discovery."""
