@@ -1,0 +1,106 @@
+"""The counts of the warehouse against pm4py's on the same log, and the statistics around them."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pandas as pd
+import pytest
+
+from c360.journeys.eventlog import LogSpec, event_log
+from c360.journeys.queries import case_stats, process_map, variants
+from journeys.logs import RECEIPT, event, import_receipt, land_events
+
+if TYPE_CHECKING:
+    from c360.warehouse import Warehouse
+
+needs_receipt = pytest.mark.skipif(
+    not RECEIPT.exists(), reason="shared/data/receipt.parquet is not beside the project"
+)
+
+
+def _pm4py_frame() -> pd.DataFrame:
+    frame = pd.read_parquet(RECEIPT)
+    frame["time:timestamp"] = frame["time:timestamp"].dt.tz_localize("UTC")
+    return frame
+
+
+@needs_receipt
+@pytest.mark.parametrize("case", ["column:customer_id", "person"])
+def test_receipt_dfg_equals_pm4py(db: None, warehouse: Warehouse, case: str) -> None:
+    import pm4py
+
+    source = import_receipt()
+    log = event_log(warehouse, LogSpec(source_ids=(source.pk,), case=case))
+    ours = process_map(log)
+    dfg, starts, ends = pm4py.discover_dfg(_pm4py_frame())
+    assert ours.graph == dict(dfg)
+    assert ours.start_activities == dict(starts)
+    assert ours.end_activities == dict(ends)
+    assert (ours.cases, ours.events) == (1434, 8577)
+    assert len(ours.edges) == len(dfg) > 50
+
+
+@needs_receipt
+def test_receipt_variants_and_case_stats_equal_pm4py(db: None, warehouse: Warehouse) -> None:
+    import pm4py
+
+    source = import_receipt()
+    log = event_log(warehouse, LogSpec(source_ids=(source.pk,), case="column:customer_id"))
+    frame = _pm4py_frame()
+    theirs = pm4py.get_variants(frame)
+    found = variants(log, limit=None)
+    assert {tuple(v.activities): v.cases for v in found.variants} == dict(theirs)
+    assert found.total_variants == len(theirs)
+    assert found.total_cases == 1434
+    counts = [v.cases for v in found.variants]
+    assert counts == sorted(counts, reverse=True)
+
+    durations = pm4py.get_all_case_durations(frame)
+    stats = case_stats(log, bins=10)
+    assert stats.cases == 1434 and stats.events == 8577
+    assert stats.duration_s["max"] == pytest.approx(max(durations))
+    assert stats.duration_s["mean"] == pytest.approx(sum(durations) / len(durations))
+    assert sum(b.cases for b in stats.duration_histogram) == 1434
+    assert len(stats.duration_histogram) == 10
+    assert sum(row["cases"] for row in stats.events_histogram) == 1434
+
+
+def test_edge_times_and_case_frequency(db: None, warehouse: Warehouse) -> None:
+    rows = [
+        event("A", "visit", 0),
+        event("A", "cart", 10),
+        event("A", "visit", 11),
+        event("A", "cart", 41),
+        event("B", "visit", 0),
+        event("B", "cart", 20),
+        event("C", "call", 5),
+    ]
+    land_events(warehouse, rows, source_id=7, batch_id=1, link=False)
+    found = process_map(event_log(warehouse, LogSpec(source_ids=(7,), case="column:customer_id")))
+    edges = {(e.source, e.target): e for e in found.edges}
+    visit_cart = edges[("visit", "cart")]
+    assert (visit_cart.frequency, visit_cart.cases) == (3, 2)
+    assert visit_cart.mean_s == pytest.approx(20 * 60)
+    assert visit_cart.median_s == pytest.approx(20 * 60)
+    assert edges[("cart", "visit")].mean_s == pytest.approx(60)
+    by_name = {a.name: a for a in found.activities}
+    assert (by_name["visit"].events, by_name["visit"].cases, by_name["visit"].starts) == (3, 2, 2)
+    assert (by_name["cart"].ends, by_name["call"].starts, by_name["call"].ends) == (2, 1, 1)
+    assert (found.cases, found.events) == (3, 7)
+
+    top = variants(event_log(warehouse, LogSpec(source_ids=(7,), case="column:customer_id")))
+    assert [(v.activities, v.cases) for v in top.variants] == [
+        (["call"], 1),
+        (["visit", "cart"], 1),
+        (["visit", "cart", "visit", "cart"], 1),
+    ]
+    assert top.variants[1].mean_s == pytest.approx(20 * 60)
+
+
+def test_an_empty_log_has_empty_results(db: None, warehouse: Warehouse) -> None:
+    log = event_log(warehouse, LogSpec(source_ids=(99,), case="column:customer_id"))
+    assert process_map(log).edges == []
+    assert variants(log).variants == []
+    stats = case_stats(log)
+    assert (stats.cases, stats.duration_histogram) == (0, [])
