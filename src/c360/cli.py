@@ -162,6 +162,7 @@ def _serve(host: str, port: int) -> None:
     """Run the one server process that owns the warehouse."""
     import uvicorn
 
+    from c360.analyses.logic import recover_interrupted_runs
     from c360.sources.logic import recover_pending_batches
     from c360.warehouse.runtime import close_warehouse
 
@@ -169,6 +170,11 @@ def _serve(host: str, port: int) -> None:
     recovered = recover_pending_batches()
     if recovered:
         console.print(f"Removed the rows of {recovered} import(s) interrupted by the last stop.")
+    interrupted = recover_interrupted_runs()
+    if interrupted:
+        console.print(
+            f"Marked {interrupted} analysis run(s) interrupted by the last stop as failed."
+        )
     console.print(f"c360 is serving on [bold]{_url(host, port)}[/bold] (Ctrl+C stops it)")
     # Other commands that write (`c360 import`) find the running server here and send their
     # work to it, since the warehouse has one writing process.

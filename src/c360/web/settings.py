@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "c360.sources",
     "c360.profiles",
     "c360.journeys",
+    "c360.analyses",
 ]
 
 MIDDLEWARE = [
@@ -98,6 +99,7 @@ FRONTEND_DIR = BASE_DIR.parent.parent / "frontend"
 # Only the packages pages load are served, never the whole node_modules (dev tools live there).
 STATICFILES_DIRS = [
     ("vendor/htmx.org/dist", FRONTEND_DIR / "node_modules" / "htmx.org" / "dist"),
+    ("vendor/echarts/dist", FRONTEND_DIR / "node_modules" / "echarts" / "dist"),
 ]
 WHITENOISE_USE_FINDERS = True  # serve straight from the finders: no collectstatic step
 # Uploads stream to disk: nothing of the file is held in memory beyond one chunk.
