@@ -233,6 +233,7 @@ def discover(log: ir.Table, params: DiscoveryParams | None = None) -> Model:
     else:
         net, tree, variant, what = _inductive(log, pmap, params, notes)
     places, transitions, arcs = _net_as_data(net)
+    sound: bool | None
     if tree is not None:
         # Every process tree translates into a sound workflow net; Woflan would take seconds
         # to confirm it on a net with many silent transitions.
