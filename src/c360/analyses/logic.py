@@ -69,6 +69,10 @@ def register(
     )
 
 
+def unregister(kind: str) -> None:
+    _KINDS.pop(kind, None)
+
+
 def kinds() -> dict[str, str]:
     """The registered kinds and their labels."""
     return {name: k.label for name, k in sorted(_KINDS.items())}
@@ -82,6 +86,10 @@ def _kind(name: str) -> Kind:
 
 
 # -- who sees what ------------------------------------------------------------------------
+def _admin(actor: Actor) -> bool:
+    return not isinstance(actor, ApiToken) and is_admin(actor)
+
+
 def visible_runs(actor: Actor) -> QuerySet[AnalysisRun]:
     """Users see their own runs, admins all; a token sees the runs it started."""
     runs = AnalysisRun.objects.select_related("owner")
@@ -103,7 +111,7 @@ def get_run(actor: Actor, run_id: int, *, for_result: bool = True) -> AnalysisRu
     run = visible_runs(actor).filter(pk=run_id).first()
     if run is None:
         raise NotFound(f"no analysis run {run_id}")
-    if for_result and not is_admin(actor):  # type: ignore[arg-type]
+    if for_result and not _admin(actor):
         for source_id in run.source_ids:
             try:
                 get_source(actor, source_id, action="analyze")
@@ -118,7 +126,7 @@ def get_run(actor: Actor, run_id: int, *, for_result: bool = True) -> AnalysisRu
 def _require_owner(actor: Actor, run: AnalysisRun, action: str) -> User:
     if isinstance(actor, ApiToken):
         raise NotAllowed(f"API tokens may not {action} analysis runs; log in to do this")
-    if not is_admin(actor) and (actor is None or run.owner_id != actor.pk):
+    if not _admin(actor) and (actor is None or run.owner_id != actor.pk):
         raise NotAllowed(f"only the run's owner and admins may {action} it")
     return actor  # type: ignore[return-value]
 
@@ -198,12 +206,30 @@ def start_run(
     return run
 
 
+def _update(run_id: int, when: str, /, **fields: Any) -> int:
+    """Update the run if its status is `when`; how many rows changed (0 or 1).
+
+    SQLite's shared cache (the in-memory test database) reports a locked table at once
+    instead of waiting for it, so a write the worker must not lose is tried again.
+    """
+    from django.db import OperationalError
+
+    for attempt in range(100):
+        try:
+            return AnalysisRun.objects.filter(pk=run_id, status=when).update(**fields)
+        except OperationalError as exc:
+            if "locked" not in str(exc) or attempt == 99:
+                raise
+            time.sleep(0.05)
+    return 0  # not reached: the last attempt returns or raises
+
+
 def _execute(run_id: int) -> None:
     """Compute one queued run and record the outcome; never raises."""
     started = timezone.now()
     begun = time.monotonic()
-    claimed = AnalysisRun.objects.filter(pk=run_id, status=RunStatus.QUEUED).update(
-        status=RunStatus.RUNNING, started_at=started, stage="starting"
+    claimed = _update(
+        run_id, RunStatus.QUEUED, status=RunStatus.RUNNING, started_at=started, stage="starting"
     )
     if not claimed:  # cancelled (or deleted) while it waited for a slot
         return
@@ -213,17 +239,16 @@ def _execute(run_id: int) -> None:
         # One statement both records the progress and notices a cancel: once the run is no
         # longer 'running' nothing matches, and the computation stops here.
         fraction = max(0.0, min(1.0, float(fraction)))
-        updated = AnalysisRun.objects.filter(pk=run_id, status=RunStatus.RUNNING).update(
-            progress=fraction, stage=stage[:200]
-        )
+        updated = _update(run_id, RunStatus.RUNNING, progress=fraction, stage=stage[:200])
         if not updated:
             raise Cancelled(f"analysis run {run_id} was cancelled")
 
-    def finish(status: str, **fields: Any) -> None:
-        finished = timezone.now()
-        AnalysisRun.objects.filter(pk=run_id, status=RunStatus.RUNNING).update(
-            status=status,
-            finished_at=finished,
+    def finish(outcome: str, **fields: Any) -> None:
+        _update(
+            run_id,
+            RunStatus.RUNNING,
+            status=outcome,
+            finished_at=timezone.now(),
             duration=time.monotonic() - begun,
             **fields,
         )
@@ -241,13 +266,13 @@ def _execute(run_id: int) -> None:
         finish(RunStatus.FAILED, error=message or type(exc).__name__, stage="failed")
         return
     finish(RunStatus.DONE, result=result, progress=1.0, stage="done")
-    if AnalysisRun.objects.filter(pk=run_id, status=RunStatus.CANCELLED).exists():
-        _close_cancelled(run_id, begun)
+    # Cancelled while the last step computed: the result is dropped, the time recorded.
+    _close_cancelled(run_id, begun)
 
 
 def _close_cancelled(run_id: int, begun: float) -> None:
-    AnalysisRun.objects.filter(pk=run_id, status=RunStatus.CANCELLED).update(
-        finished_at=timezone.now(), duration=time.monotonic() - begun
+    _update(
+        run_id, RunStatus.CANCELLED, finished_at=timezone.now(), duration=time.monotonic() - begun
     )
 
 
@@ -338,6 +363,5 @@ def compare(*, actor: Actor, first_id: int, second_id: int) -> dict[str, Any]:
 def may_change(actor: Actor, run: AnalysisRun) -> bool:
     """Whether the actor may rename, cancel and delete the run (for the pages' buttons)."""
     return not isinstance(actor, ApiToken) and (
-        is_admin(actor)
-        or (actor is not None and actor.is_authenticated and run.owner_id == actor.pk)
+        _admin(actor) or (actor is not None and actor.is_authenticated and run.owner_id == actor.pk)
     )

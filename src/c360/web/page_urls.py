@@ -4,6 +4,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from c360.accounts import views as accounts
+from c360.analyses import views as analyses
 from c360.profiles import views as profiles
 from c360.sources import views as sources
 from c360.web import views
@@ -39,6 +40,14 @@ urlpatterns = [
     path("customers/lookup/", profiles.lookup, name="profile-lookup"),
     path("customers/<str:person_id>/", profiles.detail, name="profile-detail"),
     path("customers/<str:person_id>/timeline/", profiles.timeline, name="profile-timeline"),
+    # analysis history
+    path("analyses/", analyses.run_list, name="analysis-list"),
+    path("analyses/compare/", analyses.run_compare, name="analysis-compare"),
+    path("analyses/<int:run_id>/", analyses.run_detail, name="analysis-detail"),
+    path("analyses/<int:run_id>/progress/", analyses.run_progress, name="analysis-progress"),
+    path("analyses/<int:run_id>/rename/", analyses.run_rename, name="analysis-rename"),
+    path("analyses/<int:run_id>/cancel/", analyses.run_cancel, name="analysis-cancel"),
+    path("analyses/<int:run_id>/delete/", analyses.run_delete, name="analysis-delete"),
     # column mappings
     path("mappings/", sources.mapping_list, name="mapping-list"),
     path("mappings/<int:mapping_id>/", sources.mapping_detail, name="mapping-detail"),
