@@ -251,22 +251,19 @@ def mine_decision(
 
     progress(0.85, "describing the tree")
     names = list(features.columns)
-    importances = sorted(
-        (
-            {"feature": name, "importance": round(float(value), 4)}
-            for name, value in zip(names, tree.feature_importances_, strict=True)
-            if value > 0
-        ),
-        key=lambda item: (-item["importance"], item["feature"]),
-    )
+    importances = [
+        {"feature": name, "importance": round(value, 4)}
+        for name, value in sorted(
+            ((n, float(v)) for n, v in zip(names, tree.feature_importances_, strict=True) if v > 0),
+            key=lambda item: (-item[1], item[0]),
+        )
+    ]
     per_attribute: dict[str, float] = {}
     for name, value in zip(names, tree.feature_importances_, strict=True):
         attribute = columns[name][0]
         per_attribute[attribute] = per_attribute.get(attribute, 0.0) + float(value)
-    attribute_importances = sorted(
-        ({"attribute": a, "importance": round(v, 4)} for a, v in per_attribute.items()),
-        key=lambda item: (-item["importance"], item["attribute"]),
-    )
+    ranked = sorted(per_attribute.items(), key=lambda item: (-item[1], item[0]))
+    attribute_importances = [{"attribute": a, "importance": round(v, 4)} for a, v in ranked]
     classes = [str(c) for c in tree.classes_]
     balance = [
         {"activity": str(cls), "count": int(n), "share": round(int(n) / len(target), 4)}
@@ -301,9 +298,7 @@ def mine_decision(
             "decisions": total,
             "holdout accuracy": round(accuracy, 4),
             "majority-class accuracy": round(baseline, 4),
-            "top attribute": attribute_importances[0]["attribute"]
-            if attribute_importances and attribute_importances[0]["importance"] > 0
-            else None,
+            "top attribute": ranked[0][0] if ranked and ranked[0][1] > 0 else None,
         },
     }
 
