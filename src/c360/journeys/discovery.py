@@ -214,12 +214,20 @@ def _inductive(
     return converter.apply(tree), tree, variant, what
 
 
-def discover(log: ir.Table, params: DiscoveryParams | None = None) -> Model:
-    """Discover a model of the log with one algorithm, and (optionally) measure it."""
+def discover(
+    log: ir.Table,
+    params: DiscoveryParams | None = None,
+    *,
+    process_map: queries.ProcessMap | None = None,
+) -> Model:
+    """Discover a model of the log with one algorithm, and (optionally) measure it.
+
+    `process_map` is the log's map when the caller has computed it already.
+    """
     params = params or DiscoveryParams()
     params.check()
     began = time.monotonic()
-    pmap = queries.process_map(log)
+    pmap = process_map if process_map is not None else queries.process_map(log)
     if not pmap.activities:
         raise ValueError("the event log is empty: no model can be discovered from no events")
     notes: list[str] = []

@@ -24,12 +24,14 @@ errors.install(api)
 def _mount() -> None:
     from c360.accounts.api import router as accounts_router
     from c360.analyses.api import router as analyses_router
+    from c360.journeys.api import router as journeys_router
     from c360.profiles.api import router as profiles_router
     from c360.sources.api import router as sources_router
 
     api.add_router("/", accounts_router)
     api.add_router("/", sources_router)
     api.add_router("/", profiles_router)
+    api.add_router("/", journeys_router)
     api.add_router("/", analyses_router)
 
 
