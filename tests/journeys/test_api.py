@@ -198,3 +198,24 @@ def test_bad_specs_are_422_with_the_reason(shop: DataSource) -> None:
         status=422,
     )
     assert "dependency_threshold" in bad.json()["error"]["message"]
+
+
+def test_journey_analyses_run_and_are_kept(shop: DataSource) -> None:
+    from c360.analyses.logic import start_run
+
+    spec = _spec(shop)["spec"]
+    for kind, params in (
+        ("process_map", {"measure": "median"}),
+        ("variants", {"limit": 5}),
+        ("discovery", {"algorithm": "heuristics"}),
+    ):
+        run = start_run(
+            actor=shop.owner, kind=kind, name=None, spec=spec, params=params, background=False
+        )
+        assert run.status == "done", run.error
+        assert run.result
+    assert run.result["variant"] == "heuristics" and run.result["quality"]["fitness"] > 0
+    with pytest.raises(ValueError, match="measure: expected one of"):
+        start_run(
+            actor=shop.owner, kind="process_map", name=None, spec=spec, params={"measure": "x"}
+        )
