@@ -13,7 +13,7 @@ BIN := $(VENV)/bin
 PY_STAMP := $(VENV)/.c360-installed
 JS_STAMP := frontend/node_modules/.c360-installed
 
-.PHONY: help install chromium demo serve test test-default test-postgres test-spark lint format bench clean
+.PHONY: help install chromium graphviz demo serve test test-default test-postgres test-spark lint format bench clean
 
 help:
 	@echo "make demo    set up and start the demo server (prints the URL and a login)"
@@ -42,7 +42,12 @@ chromium:
 	@command -v chromium >/dev/null || \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
 
-install: $(PY_STAMP) $(JS_STAMP)
+# Process-map and model exports (SVG/PNG) are drawn by Graphviz's `dot`; installed when missing.
+graphviz:
+	@command -v dot >/dev/null || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz)
+
+install: $(PY_STAMP) $(JS_STAMP) graphviz
 
 demo: install
 	$(BIN)/c360 demo
