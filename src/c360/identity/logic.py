@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 
 from c360.identity.normalise import normalise
 from c360.identity.rules import MergeRules
-from c360.identity.stitch import MAP_COLUMNS, Scratch, blocked, node_key, scratch, stitch
+from c360.identity.stitch import Scratch, blocked, people, scratch
 from c360.ingest.canonical import EVENT_IDENTIFIERS
 
 if TYPE_CHECKING:
@@ -120,12 +120,17 @@ class IdentityUpdate:
     people: int  # distinct persons afterwards
 
 
+# Below this many changed identifiers the update recomputes only the people they touch; above
+# it (and above half the map), recomputing everything is cheaper than finding what changed.
+_INCREMENTAL_UP_TO = 1_000_000
+
+
 def refresh_identity(*, batch_ids: list[int] | None = None) -> str | None:
     """Bring the process warehouse's identity map up to date after batches landed or left.
 
     Called once the batch's rows are committed: a failure here is logged and does not undo
-    them, and the next update, which finds every changed identifier, repairs the map.
-    Returns None, or what went wrong in one sentence.
+    them; the changed identifiers stay in the journal (`identity_pending`), so the next update
+    repairs the map. Returns None, or what went wrong in one sentence.
     """
     from c360.warehouse import get_warehouse
 
@@ -146,103 +151,113 @@ def update_identity(
     """Bring the identity map up to date with `identifiers`.
 
     batch_ids=None recomputes everything. Given batches (imported or rolled back), only the
-    components touched since the last update are recomputed: those holding an identifier whose
-    count of rows in `identifiers` changed (which a rollback shows as well as an import, though
-    the rolled-back rows are gone), widened to their whole connected components.
+    people touched by the identifiers in the journal (every identifier whose rows were added or
+    deleted since the last update, whichever batch did it) are recomputed, widened to whole
+    connected components so that the merge rules see everything they would in a full run.
     """
     rules = rules or MergeRules.from_settings()
-    identifiers = warehouse.table("identifiers")
-    counts = identifiers.group_by(["id_type", "id_value"]).agg(records=ibis._.count())
-    now = ibis.literal(datetime.now(UTC), type="timestamp('UTC')")
-    current = warehouse.table("identity_map")
-    if batch_ids is None:
-        stitched = stitch(identifiers, rules=rules)
-        fresh = _with_counts(warehouse, stitched, counts, now)
-        _replace_map(warehouse, fresh)
-        return _summary(warehouse, recomputed=stitched.num_rows)
-
+    keys = ["id_type", "id_value"]
+    pending = warehouse.table("identity_pending").select(*keys).distinct()
     with scratch() as held:
-        changed = _changed(counts, current, held)
-        scope = _affected(identifiers, changed, rules, held)
-        stitched = stitch(scope, rules=rules)
-        fresh = _with_counts(warehouse, stitched, counts, now)
-        keys = ["id_type", "id_value"]
-        kept = current.anti_join(changed, keys).anti_join(fresh, keys)
-        _replace_map(warehouse, _shaped(kept).union(_shaped(fresh)))
-    return _summary(warehouse, recomputed=stitched.num_rows)
+        seeds = held.keep(pending)
+        changed = int(seeds.count().execute())
+        mapped = int(warehouse.table("identity_map").count().execute())
+        full = batch_ids is None or (changed > _INCREMENTAL_UP_TO and changed * 2 > mapped)
+        if full:
+            fresh = held.keep(
+                _stamped(people(warehouse.table("identifiers"), rules=rules, held=held))
+            )
+            with warehouse.writer():
+                warehouse.clear("identity_map")
+                warehouse.insert_rows("identity_map", fresh)
+                warehouse.clear("identity_pending")
+        elif changed:
+            nodes = _scope_nodes(warehouse, seeds, rules, held)
+            scope = _scope_rows(warehouse, nodes, seeds)
+            fresh = held.keep(_stamped(people(scope, rules=rules, held=held)))
+            fresh = held.keep(_recounted(warehouse, fresh))
+            gone = nodes.union(seeds, distinct=True).union(fresh.select(*keys), distinct=True)
+            with warehouse.writer():
+                warehouse.replace_rows(
+                    "identity_map", fresh, key=("id_type", "id_value"), scope=gone
+                )
+                warehouse.clear("identity_pending")
+        recomputed = 0 if not (full or changed) else int(fresh.count().execute())
+    return _summary(warehouse, recomputed=recomputed)
 
 
-def _changed(counts: ir.Table, current: ir.Table, held: Scratch) -> ir.Table:
-    """Identifiers that appeared, vanished or changed their number of rows since the update."""
-    old = current.select("id_type", "id_value", old_records=current.records)
-    both = counts.outer_join(old, ["id_type", "id_value"])
-    differs = both.records.isnull() | both.old_records.isnull() | (both.records != both.old_records)
-    changed = both.filter(differs).select(
-        id_type=both.id_type.fill_null(both.id_type_right),
-        id_value=both.id_value.fill_null(both.id_value_right),
-    )
-    return held.keep(changed)
-
-
-def _affected(
-    identifiers: ir.Table, changed: ir.Table, rules: MergeRules, held: Scratch
-) -> ir.Table:
-    """The identifier rows of every component that holds a changed identifier."""
-    rows = identifiers.select(
-        record=identifiers.record_table.concat(":", identifiers.record_id),
-        node=node_key(identifiers.id_type, identifiers.id_value),
-        is_blocked=blocked(rules, identifiers.id_type, identifiers.id_value),
-    )
-    membership = rows.filter(~rows.is_blocked).select("record", "node").distinct()
-    seeds = changed.select(node=node_key(changed.id_type, changed.id_value))
-    # Components as labels, computed over the records reachable from the changed identifiers
-    # only: the label of an unchanged component is never needed.
-    reach = seeds.select("node")
-    frontier = reach
-    for _ in range(1000):
-        records = membership.semi_join(frontier, "node").select("record").distinct()
-        found = membership.semi_join(records, "record").select("node").distinct()
-        new = held.keep(found.anti_join(reach, "node"))
-        if int(new.count().execute()) == 0:
-            break
-        grown = held.keep(reach.union(new))
-        reach, frontier = grown, new
-    else:
-        raise RuntimeError("the search for affected identifiers did not settle")
-    reach_records = membership.semi_join(reach, "node").select("record").distinct()
-    keyed = identifiers.mutate(
-        record=identifiers.record_table.concat(":", identifiers.record_id),
-        node=node_key(identifiers.id_type, identifiers.id_value),
-    )
-    # Whole records of the affected components, plus the bare rows of changed blocked values
-    # (their records may belong to untouched components).
-    whole = keyed.semi_join(reach_records, "record")
-    bare = keyed.semi_join(seeds, "node")
-    scope = whole.union(bare, distinct=True)
-    return scope.select("record_table", "record_id", "id_type", "id_value")
-
-
-def _with_counts(warehouse: Warehouse, stitched: pa.Table, counts: ir.Table, now: Any) -> ir.Table:
-    backend = warehouse.ibis()
-    staged = backend.create_table(
-        "_c360_identity_staged", stitched.select(list(MAP_COLUMNS)), temp=True, overwrite=True
-    )
-    joined = staged.join(counts, ["id_type", "id_value"])
-    return joined.select(*MAP_COLUMNS, records=joined.records.cast("int64"), computed_at=now)
-
-
-def _shaped(rows: ir.Table) -> ir.Table:
+def _stamped(rows: ir.Table) -> ir.Table:
     from c360.warehouse.schema import IDENTITY_MAP
 
-    return rows.select(*IDENTITY_MAP.names).cast(IDENTITY_MAP)
+    now = ibis.literal(datetime.now(UTC), type="timestamp('UTC')")
+    return rows.mutate(computed_at=now).select(*IDENTITY_MAP.names).cast(IDENTITY_MAP)
 
 
-def _replace_map(warehouse: Warehouse, rows: ir.Table) -> None:
-    ordered = _shaped(rows).order_by(["id_type", "id_value"])
-    # Serialised with imports and rollbacks; on DuckDB the rewrite shares their transaction,
-    # so readers see the old map or the new one, never none.
-    with warehouse.writer():
-        warehouse.ibis().create_table("identity_map", ordered, overwrite=True)
+def _scope_nodes(
+    warehouse: Warehouse, seeds: ir.Table, rules: MergeRules, held: Scratch
+) -> ir.Table:
+    """Every identifier connected to a changed one, before the merge rules and after them.
+
+    Starts from the changed identifiers and the people they belonged to, then follows records
+    until nothing new is found. Blocked values link nothing, so the search never passes
+    through them (a test e-mail on every record would otherwise reach everyone).
+    """
+    keys = ["id_type", "id_value"]
+    identifiers = warehouse.table("identifiers")
+    identity_map = warehouse.table("identity_map")
+
+    def open_only(rows: ir.Table) -> ir.Table:
+        return rows.filter(~blocked(rules, rows.id_type, rows.id_value))
+
+    def with_their_people(found: ir.Table) -> ir.Table:
+        mapped = identity_map.semi_join(found, keys)
+        persons = mapped.filter(mapped.person_id.notnull()).select("person_id").distinct()
+        members = identity_map.semi_join(persons, "person_id").select(*keys)
+        return found.union(members, distinct=True)
+
+    nodes = held.keep(with_their_people(open_only(seeds)))
+    frontier = nodes
+    record = ["record_table", "record_id"]
+    for _ in range(1000):
+        records = identifiers.semi_join(frontier, keys).select(*record).distinct()
+        found = open_only(identifiers.semi_join(records, record).select(*keys).distinct())
+        new = held.keep(with_their_people(found.anti_join(nodes, keys)).anti_join(nodes, keys))
+        if int(new.count().execute()) == 0:
+            return nodes
+        nodes = held.keep(nodes.union(new, distinct=True))
+        frontier = new
+    raise RuntimeError("the search for the people a change touches did not settle")
+
+
+def _scope_rows(warehouse: Warehouse, nodes: ir.Table, seeds: ir.Table) -> ir.Table:
+    """The identifier rows to stitch again: whole records of the touched people, and every
+    row of a changed blocked value (its records may belong to untouched people)."""
+    keys = ["id_type", "id_value"]
+    record = ["record_table", "record_id"]
+    identifiers = warehouse.table("identifiers")
+    records = identifiers.semi_join(nodes, keys).select(*record).distinct()
+    whole = identifiers.semi_join(records, record)
+    bare = identifiers.semi_join(seeds, keys)
+    columns = [*record, *keys]
+    return whole.select(*columns).union(bare.select(*columns), distinct=True)
+
+
+def _recounted(warehouse: Warehouse, fresh: ir.Table) -> ir.Table:
+    """`records` counted over the whole `identifiers` table: a blocked value in the scope was
+    stitched from some of its rows only."""
+    keys = ["id_type", "id_value"]
+    identifiers = warehouse.table("identifiers")
+    partial = fresh.filter(fresh.person_id.isnull())
+    counts = identifiers.semi_join(partial, keys).group_by(keys).agg(total=ibis._.count())
+    joined = fresh.left_join(counts, keys)
+    return joined.select(
+        *[
+            (joined.total.fill_null(joined.records) if name == "records" else joined[name]).name(
+                name
+            )
+            for name in fresh.columns
+        ]
+    )
 
 
 def _summary(warehouse: Warehouse, *, recomputed: int) -> IdentityUpdate:

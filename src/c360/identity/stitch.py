@@ -101,33 +101,56 @@ def scratch() -> Iterator[Scratch]:
         held.drop()
 
 
-def components(
-    membership: ir.Table, nodes: ir.Table, held: Scratch, *, max_rounds: int = 1000
-) -> ir.Table:
-    """node -> label (the smallest node key it is connected to) by label propagation.
+def _edges(member: ir.Table, record: list[str]) -> ir.Table:
+    """The links of the graph as pairs of node numbers (a, b).
 
-    membership: (record, node); nodes: (node) every node to label, linked or not.
+    member: one row per (record, nid). A record with several identifiers links each of them to
+    its smallest one, a star with the same components as linking every pair. A record with a
+    single identifier links nothing and leaves no edge: most events are such records, so the
+    label propagation below runs on far fewer rows than there are identifiers.
     """
-    labels = held.keep(nodes.select("node", label=nodes.node).distinct())
+    per_record = member.group_by(record).agg(first=member.nid.min(), n=member.nid.count())
+    linking = per_record.filter(per_record.n > 1)
+    joined = member.join(linking, record)
+    return joined.filter(joined.nid != joined.first).select(a=joined.first, b=joined.nid).distinct()
+
+
+def components(edges: ir.Table, held: Scratch, *, max_rounds: int = 1000) -> ir.Table:
+    """nid -> label (the smallest nid it is connected to) by label propagation over `edges`.
+
+    Nodes without an edge are not in the result: each is a component of its own.
+    """
+    edges = held.keep(edges)
+    ends = edges.select(nid=edges.a).union(edges.select(nid=edges.b), distinct=True)
+    labels = held.keep(ends.select("nid", label=ends.nid))
     for _ in range(max_rounds):
-        by_record = (
-            membership.join(labels, "node").group_by("record").agg(record_label=labels.label.min())
+        at_a = labels.select(a=labels.nid, label_a=labels.label)
+        at_b = labels.select(b=labels.nid, label_b=labels.label)
+        both = edges.join(at_a, "a").join(at_b, "b")
+        smaller = ibis.least(both.label_a, both.label_b)
+        offers = both.select(nid=both.a, offer=smaller).union(
+            both.select(nid=both.b, offer=smaller), distinct=False
         )
-        offered = (
-            membership.join(by_record, "record")
-            .group_by("node")
-            .agg(offer=by_record.record_label.min())
-        )
-        joined = labels.left_join(offered, labels.node == offered.node)
-        new = held.keep(
+        best = offers.group_by("nid").agg(offer=offers.offer.min())
+        joined = labels.join(best, "nid")
+        stepped = held.keep(
             joined.select(
-                node=joined.node,
-                label=ibis.least(joined.label, joined.offer.fill_null(joined.label)),
-                changed=joined.offer.notnull() & (joined.offer < joined.label),
-            ),
+                "nid",
+                label=ibis.least(joined.label, joined.offer),
+                changed=joined.offer < joined.label,
+            )
         )
-        changes = int(new.changed.sum().fill_null(0).execute())
-        labels = new.select("node", "label")
+        changes = int(stepped.changed.sum().fill_null(0).execute())
+        # Pointer jumping: a node takes its label's label, so long chains settle in
+        # logarithmically many rounds instead of one round per link.
+        hop = stepped.select(label=stepped.nid, jumped=stepped.label)
+        jumped = stepped.left_join(hop, "label")
+        labels = held.keep(
+            jumped.select(
+                nid=jumped.nid,
+                label=ibis.least(jumped.label, jumped.jumped.fill_null(jumped.label)),
+            )
+        )
         if changes == 0:
             return labels
     raise RuntimeError(f"label propagation did not settle in {max_rounds} rounds")
@@ -174,63 +197,81 @@ def _seeded_cuts(
 def stitch(identifiers: ir.Table, *, rules: MergeRules) -> pa.Table:
     """The identity rows for every identifier in `identifiers`, executed into a pyarrow Table.
 
-    identifiers: rows with record_table, record_id, id_type, id_value (the warehouse's
-    `identifiers` table or part of it). Returns id_type, id_value, person_id, linked, reason,
-    ordered by id_type and id_value.
+    For tests and small inputs; the identity update keeps the rows in the warehouse
+    (people()). Returns id_type, id_value, person_id, linked, reason, ordered by id_type and
+    id_value.
     """
     with scratch() as held:
-        return _stitch(identifiers, rules, held).to_pyarrow()
+        rows = people(identifiers, rules=rules, held=held)
+        return rows.select(*MAP_COLUMNS).order_by(["id_type", "id_value"]).to_pyarrow()
 
 
-def _stitch(identifiers: ir.Table, rules: MergeRules, held: Scratch) -> ir.Table:
-    rows = identifiers.select(
-        record=identifiers.record_table.concat(":", identifiers.record_id),
-        id_type=identifiers.id_type,
-        id_value=identifiers.id_value,
-    ).distinct()
-    nodes = rows.select("id_type", "id_value").distinct()
-    nodes = held.keep(
-        nodes.mutate(
-            node=node_key(nodes.id_type, nodes.id_value),
-            blocked=blocked(rules, nodes.id_type, nodes.id_value),
-        ),
+def people(identifiers: ir.Table, *, rules: MergeRules, held: Scratch) -> ir.Table:
+    """The identity rows (MAP_COLUMNS plus `records`) of every identifier in `identifiers`.
+
+    identifiers: rows with record_table, record_id, id_type, id_value (the warehouse's
+    `identifiers` table or whole components of it). The result stays in the warehouse, in
+    tables of `held`.
+    """
+    # Nodes are numbered in node-key order, so the smallest number of a component is its
+    # anchor, and every join below is on integers rather than strings.
+    counted = identifiers.group_by(["id_type", "id_value"]).agg(records=ibis._.count())
+    keyed = counted.mutate(
+        key=node_key(counted.id_type, counted.id_value),
+        blocked=blocked(rules, counted.id_type, counted.id_value),
     )
+    nodes = held.keep(keyed.mutate(nid=ibis.row_number().over(order_by=keyed.key)))
     open_nodes = nodes.filter(~nodes.blocked)
-    membership = held.keep(
-        rows.join(open_nodes, ["id_type", "id_value"]).select("record", "node", "id_type"),
+    member = held.keep(
+        identifiers.join(open_nodes, ["id_type", "id_value"]).select(
+            "record_table", "record_id", "nid"
+        )
     )
-    whole = held.keep(components(membership.select("record", "node"), open_nodes, held))
+    record = ["record_table", "record_id"]
+    whole = components(_edges(member, record), held)
 
     # Components holding more values of a type than its limit, type by type in priority order.
-    with_label = membership.join(whole, "node")
-    sizes = with_label.group_by(["label", "id_type"]).agg(values=with_label.node.nunique())
+    types = nodes.select("nid", "id_type")
+    typed = whole.join(types, "nid")
+    sizes = typed.group_by(["label", "id_type"]).agg(values=typed.nid.count())
     limit_of = ibis.cases(
         *((sizes.id_type == name, limit) for name, limit in rules.limits.items()),
         else_=ibis.null("int64"),
     )
     over = held.keep(sizes.filter(sizes["values"] > limit_of).select("label", "id_type"))
     over_types = set(over.id_type.to_pyarrow().to_pylist())
-    cut_parts: list[ir.Table] = []
-    dropped_parts: list[ir.Table] = []
-    remaining = membership
-    for id_type in sorted(over_types, key=rank):
-        limit = rules.limits[id_type]
-        labels = over.filter(over.id_type == id_type).select("label")
-        scope = (
-            remaining.join(whole, "node")
-            .semi_join(labels, "label")
-            .select("record", "node", "id_type")
+    labels = whole
+    cut_all = None
+    if over_types:
+        over_nodes = held.keep(whole.semi_join(over.select("label"), "label").select("nid"))
+        scoped = member.semi_join(over_nodes, "nid").join(types, "nid")
+        # Only the few components over a limit are searched record by record.
+        membership = held.keep(
+            scoped.select(
+                record=scoped.record_table.concat(":", scoped.record_id),
+                node=scoped.nid,
+                id_type=scoped.id_type,
+            )
         )
-        cut, dropped = _seeded_cuts(scope, id_type, limit, held)
-        cut = held.keep(
-            cut.mutate(reason_type=ibis.literal(id_type), reason_limit=ibis.literal(limit)),
-        )
-        dropped = held.keep(dropped)
-        cut_parts.append(cut)
-        dropped_parts.append(dropped)
-        remaining = remaining.anti_join(cut, "node").anti_join(dropped, "record")
-
-    if cut_parts:
+        with_label = whole.select(node=whole.nid, label=whole.label)
+        cut_parts: list[ir.Table] = []
+        remaining = membership
+        for id_type in sorted(over_types, key=rank):
+            limit = rules.limits[id_type]
+            over_labels = over.filter(over.id_type == id_type).select("label")
+            scope = (
+                remaining.join(with_label, "node")
+                .semi_join(over_labels, "label")
+                .select("record", "node", "id_type")
+            )
+            cut, dropped = _seeded_cuts(scope, id_type, limit, held)
+            cut = held.keep(
+                cut.mutate(reason_type=ibis.literal(id_type), reason_limit=ibis.literal(limit))
+            )
+            cut_parts.append(cut)
+            remaining = held.keep(
+                remaining.anti_join(cut, "node").anti_join(held.keep(dropped), "record")
+            )
         cut_all = held.keep(ibis.union(*cut_parts, distinct=False))
         # A node cut for two types keeps the reason of the higher-priority one (cut first).
         cut_all = cut_all.filter(
@@ -240,17 +281,29 @@ def _stitch(identifiers: ir.Table, rules: MergeRules, held: Scratch) -> ir.Table
             )
             == 0
         )
-    else:
-        cut_all = None
-    linked_nodes = open_nodes if cut_all is None else open_nodes.anti_join(cut_all, "node")
-    people = components(remaining.select("record", "node"), linked_nodes, held)
+        regrouped = components(
+            _edges(remaining.select("record", nid=remaining.node), ["record"]), held
+        )
+        labels = held.keep(whole.anti_join(over_nodes, "nid").union(regrouped, distinct=False))
 
-    linked_rows = nodes.join(people, "node").select(
+    cut_nodes = None if cut_all is None else cut_all.select(nid=cut_all.node)
+    linked_nodes = open_nodes if cut_nodes is None else open_nodes.anti_join(cut_nodes, "nid")
+    labelled = linked_nodes.left_join(labels, "nid")
+    labelled = held.keep(
+        labelled.select(
+            "id_type", "id_value", "records", label=labelled.label.fill_null(labelled.nid)
+        )
+    )
+    anchors = nodes.view()
+    anchors = anchors.select(label=anchors.nid, anchor=anchors.key)
+    anchored = labelled.join(anchors, "label")
+    linked_rows = anchored.select(
         "id_type",
         "id_value",
-        person_id=person_id_of(people.label),
+        person_id=person_id_of(anchored.anchor),
         linked=ibis.literal(True),
         reason=ibis.null("string"),
+        records=anchored.records,
     )
     blocked_rows = nodes.filter(nodes.blocked).select(
         "id_type",
@@ -260,15 +313,16 @@ def _stitch(identifiers: ir.Table, rules: MergeRules, held: Scratch) -> ir.Table
         reason=_type_label(nodes.id_type, plural=False).concat(
             " ", nodes.id_value, " is a blocked value and links no one"
         ),
+        records="records",
     )
     parts = [linked_rows, blocked_rows]
     if cut_all is not None:
-        cut_rows = nodes.join(cut_all, "node")
+        cut_rows = nodes.join(cut_all, nodes.nid == cut_all.node)
         parts.append(
             cut_rows.select(
                 "id_type",
                 "id_value",
-                person_id=person_id_of(cut_rows.node),
+                person_id=person_id_of(cut_rows.key),
                 linked=ibis.literal(False),
                 reason=_type_label(cut_rows.id_type, plural=False).concat(
                     " ",
@@ -281,10 +335,19 @@ def _stitch(identifiers: ir.Table, rules: MergeRules, held: Scratch) -> ir.Table
                     cut_rows.reason_limit.cast("string"),
                     " per person",
                 ),
+                records="records",
             )
         )
-    result = ibis.union(*parts, distinct=False)
-    return result.order_by(["id_type", "id_value"])
+    return ibis.union(*parts, distinct=False)
 
 
-__all__ = ["MAP_COLUMNS", "blocked", "components", "label", "node_key", "person_id_of", "stitch"]
+__all__ = [
+    "MAP_COLUMNS",
+    "blocked",
+    "components",
+    "label",
+    "node_key",
+    "people",
+    "person_id_of",
+    "stitch",
+]

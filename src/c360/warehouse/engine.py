@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 from ibis.backends import BaseBackend
 
-from c360.warehouse.schema import MIGRATIONS, TABLES, table_key, table_schema
+from c360.warehouse.schema import JOURNALS, MIGRATIONS, TABLES, table_key, table_schema
 
 # pyarrow is untyped, so to mypy these are all Any; the alias documents what append() takes.
 ArrowData: TypeAlias = (
@@ -81,6 +81,14 @@ class BatchWriter(ABC):
     def delete_where(self, table: str, column: str, values: list[int]) -> int:
         """Delete rows whose `column` is one of `values`; returns how many were deleted."""
 
+    def _journal_appended(self, table: str, rows: pa.Table) -> None:
+        """Note the keys of rows appended to a journaled table (see schema.JOURNALS)."""
+        if table not in JOURNALS:
+            return
+        journal, columns = JOURNALS[table]
+        keys = rows.select(list(columns)).group_by(list(columns)).aggregate([])
+        self.append(journal, keys, all_new=True)
+
     def delete_batches(self, batch_ids: list[int]) -> dict[str, int]:
         """Remove every row of the given import batches from every table."""
         if not batch_ids:
@@ -127,6 +135,35 @@ class Warehouse(ABC):
         """
         with self._write_lock, self._transaction() as writer:
             yield writer
+
+    def replace_rows(
+        self, table: str, rows: ir.Table, *, key: tuple[str, ...], scope: ir.Table | None = None
+    ) -> None:
+        """Delete the rows of a derived table whose `key` appears in `scope` (by default in
+        `rows`), then insert `rows`; both run where the data is, nothing passes through Python.
+
+        Inside writer() on DuckDB both share the write transaction: readers see the old rows or
+        the new ones, never neither.
+        """
+        with self._write_lock:
+            scope_sql = ibis.to_sql((rows if scope is None else scope).select(*key), self.dialect)
+            same = " AND ".join(f's."{k}" = t."{k}"' for k in key)
+            self._execute(
+                f"DELETE FROM {table} AS t WHERE EXISTS "  # noqa: S608 (names from the schema)
+                f"(SELECT 1 FROM ({scope_sql}) AS s WHERE {same})"
+            )
+            self.insert_rows(table, rows)
+
+    def insert_rows(self, table: str, rows: ir.Table) -> None:
+        """Insert the rows of an expression into `table`, in the warehouse."""
+        columns = ", ".join(f'"{name}"' for name in rows.columns)
+        with self._write_lock:
+            self._execute(f"INSERT INTO {table} ({columns}) {ibis.to_sql(rows, self.dialect)}")
+
+    def clear(self, table: str) -> None:
+        """Delete every row of a derived table."""
+        with self._write_lock:
+            self._execute(f"DELETE FROM {table}")  # noqa: S608 (a name from the schema)
 
     @contextmanager
     def exclusive(self) -> Iterator[None]:
@@ -218,12 +255,22 @@ class _DuckDBWriter(BatchWriter):
                 by = ", ".join(f'i."{k}"' for k in key)
                 sql += f" QUALIFY row_number() OVER (PARTITION BY {by}) = 1"
         try:
-            return int(self._cursor.execute(sql).fetchone()[0])
+            inserted = int(self._cursor.execute(sql).fetchone()[0])
         finally:
             self._cursor.unregister(view)
+        self._journal_appended(table, incoming)
+        return inserted
 
     def delete_where(self, table: str, column: str, values: list[int]) -> int:
         placeholders = ", ".join("?" for _ in values)
+        if table in JOURNALS:
+            journal, keys = JOURNALS[table]
+            listed = ", ".join(keys)
+            self._cursor.execute(
+                f"INSERT INTO {journal} ({listed}) SELECT DISTINCT {listed} FROM {table} "
+                f"WHERE {column} IN ({placeholders})",
+                values,
+            ).fetchall()
         result = self._cursor.execute(
             f"DELETE FROM {table} WHERE {column} IN ({placeholders})", values
         ).fetchone()
@@ -320,10 +367,19 @@ class _PostgresWriter(BatchWriter):
                     cur.execute("DROP TABLE _c360_incoming")
                 else:
                     inserted += batch.num_rows
+                self._journal_appended(table, pa.Table.from_batches([batch]))
         return inserted
 
     def delete_where(self, table: str, column: str, values: list[int]) -> int:
         with self._conn.cursor() as cur:
+            if table in JOURNALS:
+                journal, keys = JOURNALS[table]
+                listed = ", ".join(keys)
+                cur.execute(
+                    f"INSERT INTO {journal} ({listed}) SELECT DISTINCT {listed} FROM {table} "
+                    f"WHERE {column} = ANY(%s)",
+                    (values,),
+                )
             cur.execute(f"DELETE FROM {table} WHERE {column} = ANY(%s)", (values,))
             return int(cur.rowcount)
 

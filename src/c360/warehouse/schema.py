@@ -184,8 +184,23 @@ IDENTITY_MAP = ibis.schema(
     }
 )
 
+# Identifiers whose rows changed since the identity map was last brought up to date: the
+# writers journal them in the same transaction as the change (see JOURNALS), and the next
+# identity update recomputes the people they touch, then empties the journal. A crash between
+# an import and its identity update loses nothing: the journal still says what to redo.
+IDENTITY_PENDING = ibis.schema({"id_type": STR, "id_value": STR})
+
 # Tables derived from the batch tables: created by migrations, never touched by delete_batches.
-DERIVED_TABLES: dict[str, ibis.Schema] = {"identity_map": IDENTITY_MAP}
+DERIVED_TABLES: dict[str, ibis.Schema] = {
+    "identity_map": IDENTITY_MAP,
+    "identity_pending": IDENTITY_PENDING,
+}
+
+# table -> (journal table, key columns): every row appended to or deleted from the table puts
+# its key columns in the journal, inside the same transaction.
+JOURNALS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "identifiers": ("identity_pending", ("id_type", "id_value")),
+}
 
 
 def table_schema(name: str) -> ibis.Schema:
@@ -241,5 +256,10 @@ MIGRATIONS: tuple[Migration, ...] = (
         version=3,
         name="identifiers keyed by record and type",
         unique_keys=(("identifiers", ("record_id", "id_type")),),
+    ),
+    Migration(
+        version=4,
+        name="journal of changed identifiers",
+        create_tables=("identity_pending",),
     ),
 )
