@@ -5,6 +5,7 @@ from django.urls import path
 
 from c360.accounts import views as accounts
 from c360.analyses import views as analyses
+from c360.journeys import views as journeys
 from c360.profiles import views as profiles
 from c360.sources import views as sources
 from c360.web import views
@@ -48,6 +49,16 @@ urlpatterns = [
     path("analyses/<int:run_id>/rename/", analyses.run_rename, name="analysis-rename"),
     path("analyses/<int:run_id>/cancel/", analyses.run_cancel, name="analysis-cancel"),
     path("analyses/<int:run_id>/delete/", analyses.run_delete, name="analysis-delete"),
+    # journey analytics
+    path("journeys/", journeys.new_analysis, name="journey-new"),
+    path("journeys/runs/<int:run_id>/", journeys.run_page, name="journey-run"),
+    path("journeys/map/", journeys.live_map, name="journey-map"),
+    path("journeys/map/draw/", journeys.map_draw, name="journey-map-draw"),
+    path("journeys/cases/", journeys.cases_panel, name="journey-cases"),
+    path("journeys/variants/", journeys.variants_panel, name="journey-variants"),
+    path("journeys/models/", journeys.models, name="journey-models"),
+    path("journeys/models/start/", journeys.models_start, name="journey-models-start"),
+    path("journeys/export/<str:name>", journeys.export, name="journey-export"),
     # column mappings
     path("mappings/", sources.mapping_list, name="mapping-list"),
     path("mappings/<int:mapping_id>/", sources.mapping_detail, name="mapping-detail"),

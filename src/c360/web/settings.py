@@ -100,6 +100,7 @@ FRONTEND_DIR = BASE_DIR.parent.parent / "frontend"
 STATICFILES_DIRS = [
     ("vendor/htmx.org/dist", FRONTEND_DIR / "node_modules" / "htmx.org" / "dist"),
     ("vendor/echarts/dist", FRONTEND_DIR / "node_modules" / "echarts" / "dist"),
+    ("vendor/@viz-js/viz/dist", FRONTEND_DIR / "node_modules" / "@viz-js" / "viz" / "dist"),
 ]
 WHITENOISE_USE_FINDERS = True  # serve straight from the finders: no collectstatic step
 # Uploads stream to disk: nothing of the file is held in memory beyond one chunk.
