@@ -12,7 +12,7 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from ninja import Router, Schema
 
 from c360.accounts.auth import token_or_session
-from c360.journeys import discovery, exports, queries
+from c360.journeys import discovery, drilldown, exports, queries
 from c360.journeys.eventlog import LogSpec, event_log
 from c360.sources.logic import get_source
 from c360.sources.models import SourceKind
@@ -75,6 +75,13 @@ class CaseStatsIn(LogIn):
 
 class DiscoveryIn(LogIn):
     params: DiscoveryParamsIn = DiscoveryParamsIn()
+
+
+class CasesIn(LogIn):
+    activity: str | None = None  # the cases through this activity, or
+    source: str | None = None  # along the edge source -> target (null: the start / the end)
+    target: str | None = None
+    limit: int = 100
 
 
 # -- answers ----------------------------------------------------------------------------------
@@ -160,6 +167,21 @@ class ModelOut(Schema):
     quality: QualityOut | None
     seconds: float
     notes: list[str]
+
+
+class CaseRowOut(Schema):
+    case_id: str
+    times: int
+    events: int
+    start: datetime
+    end: datetime
+    duration_s: float
+
+
+class CasesOut(Schema):
+    cases: int
+    rows: list[CaseRowOut]
+    person_cases: bool  # case ids are person ids (profiles at /customers/<case_id>/)
 
 
 # -- helpers ----------------------------------------------------------------------------------
@@ -259,6 +281,29 @@ def case_stats(request: HttpRequest, body: CaseStatsIn) -> dict[str, Any]:
     How many cases, their events per case and durations, with histograms.
     """
     return asdict(queries.case_stats(_log(request, body), bins=body.bins))
+
+
+@router.post(
+    "/journeys/cases",
+    response={200: CasesOut, **_ERRORS},
+    operation_id="journeys_cases",
+)
+def cases(request: HttpRequest, body: CasesIn) -> dict[str, Any]:
+    """Who: anyone who may analyse every source of the log, and API tokens with analyze on all.
+
+    The cases through an activity, or along the edge source → target of the process map (a
+    null source: the cases starting with target; a null target: those ending with source):
+    how many, and the first `limit` with their events and duration, most passages first.
+    """
+    spec = log_spec(_actor(request), body.spec)
+    log = event_log(get_warehouse(), spec)
+    if body.activity is not None:
+        if body.source is not None or body.target is not None:
+            raise ValueError("activity: give an activity or an edge (source, target), not both")
+        found = drilldown.cases_through_activity(log, body.activity, limit=body.limit)
+    else:
+        found = drilldown.cases_through_edge(log, body.source, body.target, limit=body.limit)
+    return {**asdict(found), "person_cases": spec.case == "person"}
 
 
 @router.post(
