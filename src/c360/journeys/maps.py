@@ -200,9 +200,9 @@ def map_dot(drawn: DrawnMap, *, measure: str = "cases") -> str:
     lines = [
         "digraph process_map {",
         '  graph [rankdir=TB, nodesep=0.35, ranksep=0.45, bgcolor="transparent"];',
-        '  node [shape=box, style="rounded,filled", fontname="Helvetica", fontsize=11, '
+        '  node [shape=box, style="rounded,filled", fontname="Helvetica", fontsize=12, '
         'penwidth=1.2, color="#5b6b8c", margin="0.18,0.08"];',
-        '  edge [fontname="Helvetica", fontsize=9, arrowsize=0.7];',
+        '  edge [fontname="Helvetica", fontsize=10, arrowsize=0.7];',
         f'  start [id="start", shape=circle, label="", width=0.32, fillcolor="#3c8d40", '
         f'color="#2e6b31", tooltip="Start: {drawn.cases:,} cases"];',
         '  end [id="end", shape=doublecircle, label="", width=0.26, fillcolor="#c0392b", '

@@ -11,10 +11,20 @@
     return vizReady;
   }
 
-  // An SVG that scales to its box: Graphviz writes a fixed size in points.
-  function fit(svg) {
-    svg.removeAttribute("width");
-    svg.removeAttribute("height");
+  // Graphviz writes its size in points. A drawing wider than its box shrinks to fit, but
+  // never below `least` of its size (text stays readable; the box scrolls instead).
+  function fit(svg, box, least) {
+    var view = svg.viewBox && svg.viewBox.baseVal;
+    if (box && view && view.width) {
+      var natural = view.width * 4 / 3;
+      var room = box.clientWidth - 24;
+      var scale = Math.max(Math.min(1, room / natural), least);
+      svg.setAttribute("width", String(Math.round(natural * scale)));
+      svg.setAttribute("height", String(Math.round(view.height * 4 / 3 * scale)));
+    } else {
+      svg.removeAttribute("width");
+      svg.removeAttribute("height");
+    }
     svg.setAttribute("preserveAspectRatio", "xMidYMin meet");
     // Graphviz's own tooltips: the <title> of each <g> would otherwise repeat the DOT id.
     svg.querySelectorAll("g > title").forEach(function (title) {
@@ -52,8 +62,10 @@
     canvas.setAttribute("aria-busy", "true");
     viz().then(function (instance) {
       if (mine !== drawCount) return; // a newer map arrived meanwhile
-      var svg = fit(instance.renderSVGElement(payload.dot));
+      var svg = fit(instance.renderSVGElement(payload.dot), canvas, 0.55);
       canvas.replaceChildren(svg);
+      // A map wider than its box opens on its middle, where the start node is.
+      canvas.scrollLeft = Math.max(0, (canvas.scrollWidth - canvas.clientWidth) / 2);
       svg.querySelectorAll("g.node, g.edge").forEach(function (group) {
         var element = payload.elements[group.id];
         if (!element || element.kind === "start" || element.kind === "end") return;
@@ -88,7 +100,7 @@
       if (!source) return;
       var dot = JSON.parse(source.textContent);
       viz().then(function (instance) {
-        box.replaceChildren(fit(instance.renderSVGElement(dot)));
+        box.replaceChildren(fit(instance.renderSVGElement(dot), box, 0.5));
         box.dataset.drawn = "1";
       });
     });
