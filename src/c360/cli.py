@@ -163,6 +163,7 @@ def _serve(host: str, port: int) -> None:
     import uvicorn
 
     from c360.analyses.logic import recover_interrupted_runs
+    from c360.identity.logic import identity_behind, refresh_identity
     from c360.sources.logic import recover_pending_batches
     from c360.warehouse.runtime import close_warehouse
 
@@ -170,6 +171,11 @@ def _serve(host: str, port: int) -> None:
     recovered = recover_pending_batches()
     if recovered:
         console.print(f"Removed the rows of {recovered} import(s) interrupted by the last stop.")
+    if identity_behind():
+        console.print("Bringing people and profiles up to date with the last imports…")
+        problem = refresh_identity(batch_ids=[])
+        if problem:
+            console.print(f"[red]{problem}[/red]")
     interrupted = recover_interrupted_runs()
     if interrupted:
         console.print(

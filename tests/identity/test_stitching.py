@@ -19,6 +19,21 @@ def identity_rows(warehouse: Warehouse) -> set[tuple[Any, ...]]:
     return {tuple(row.values()) for row in table.to_pylist()}
 
 
+def profile_rows(warehouse: Warehouse) -> dict[str, list[tuple[Any, ...]]]:
+    """Every profile table's rows, sorted: what an incremental update must leave as a full one."""
+    from c360.warehouse.schema import PROFILE_TABLES
+
+    return {
+        name: sorted(
+            (
+                tuple(str(v) for v in row.values())
+                for row in warehouse.table(name).to_pyarrow().to_pylist()
+            )
+        )
+        for name in PROFILE_TABLES
+    }
+
+
 def person_map(warehouse: Warehouse) -> dict[tuple[str, str], Any]:
     rows = warehouse.table("identity_map").to_pyarrow().to_pylist()
     return {(r["id_type"], r["id_value"]): r for r in rows}
@@ -161,9 +176,11 @@ def test_incremental_updates_equal_a_recomputation(warehouse: Warehouse) -> None
     web = [*pop.web, {"event_id": "shared-1", "anonymous_id": "anon-7-0", "customer_id": "C0009"}]
     land(warehouse, "events", web, source_id=3, batch_id=3)
     added = update_identity(warehouse=warehouse, batch_ids=[3])
-    incremental = identity_rows(warehouse)
+    incremental, profiles = identity_rows(warehouse), profile_rows(warehouse)
     update_identity(warehouse=warehouse)
     assert incremental == identity_rows(warehouse)
+    assert profiles == profile_rows(warehouse)
+    assert all(profiles[name] for name in ("profile_identifiers", "profile_events"))
     assert added.recomputed < added.identifiers  # untouched people were not recomputed
     assert person_map(warehouse)[("anonymous_id", "anon-7-0")]["linked"] is False
 
@@ -177,16 +194,18 @@ def test_incremental_updates_equal_a_recomputation(warehouse: Warehouse) -> None
     )
     small = update_identity(warehouse=warehouse, batch_ids=[7])
     assert small.recomputed <= 10
-    incremental = identity_rows(warehouse)
+    incremental, profiles = identity_rows(warehouse), profile_rows(warehouse)
     update_identity(warehouse=warehouse)
     assert incremental == identity_rows(warehouse)
+    assert profiles == profile_rows(warehouse)
 
     # rolling both back restores the first map exactly
     with warehouse.writer() as writer:
         writer.delete_batches([3, 7])
     update_identity(warehouse=warehouse, batch_ids=[3, 7])
-    incremental = identity_rows(warehouse)
+    incremental, profiles = identity_rows(warehouse), profile_rows(warehouse)
     update_identity(warehouse=warehouse)
     assert incremental == identity_rows(warehouse)
+    assert profiles == profile_rows(warehouse)
     assert len(incremental) == first.identifiers
     assert ("anonymous_id", "anon-7-0") not in person_map(warehouse)

@@ -20,6 +20,7 @@ from typing import Any
 import ibis
 import pyarrow as pa
 
+from c360.identity.serving import build_profiles
 from c360.warehouse import Warehouse
 
 ANNA, BRAM, HOUSEHOLD = "p_anna", "p_bram", "p_household"
@@ -344,3 +345,5 @@ def load(warehouse: Warehouse, source_ids: dict[str, int]) -> None:
             if table in _ID_FIELDS:
                 writer.append("identifiers", _arrow(identifiers(table, rows)))
     write_identity_map(warehouse, IDENTITY)
+    # The profile tables follow the map, as the identity update leaves them.
+    build_profiles(warehouse)

@@ -145,6 +145,18 @@ def refresh_identity(*, batch_ids: list[int] | None = None) -> str | None:
     return None
 
 
+def identity_behind() -> bool:
+    """True when identifiers changed since the last identity update (a stop between an import
+    and its update), or the profile tables are missing (a warehouse from before them)."""
+    from c360.identity.serving import profiles_missing
+    from c360.warehouse import get_warehouse
+
+    warehouse = get_warehouse()
+    return int(warehouse.table("identity_pending").count().execute()) > 0 or profiles_missing(
+        warehouse
+    )
+
+
 def update_identity(
     *, warehouse: Warehouse, batch_ids: list[int] | None = None, rules: MergeRules | None = None
 ) -> IdentityUpdate:
@@ -155,6 +167,8 @@ def update_identity(
     deleted since the last update, whichever batch did it) are recomputed, widened to whole
     connected components so that the merge rules see everything they would in a full run.
     """
+    from c360.identity.serving import profiles_missing, rebuild_profiles, refresh_profiles
+
     rules = rules or MergeRules.from_settings()
     keys = ["id_type", "id_value"]
     pending = warehouse.table("identity_pending").select(*keys).distinct()
@@ -162,26 +176,41 @@ def update_identity(
         seeds = held.keep(pending)
         changed = int(seeds.count().execute())
         mapped = int(warehouse.table("identity_map").count().execute())
-        full = batch_ids is None or (changed > _INCREMENTAL_UP_TO and changed * 2 > mapped)
+        full = (
+            batch_ids is None
+            or (changed > _INCREMENTAL_UP_TO and changed * 2 > mapped)
+            or profiles_missing(warehouse)
+        )
         if full:
-            fresh = held.keep(
-                _stamped(people(warehouse.table("identifiers"), rules=rules, held=held))
-            )
+            identifiers = warehouse.table("identifiers")
+            fresh = held.keep(_stamped(people(identifiers, rules=rules, held=held)))
             with warehouse.writer():
                 warehouse.clear("identity_map")
-                warehouse.insert_rows("identity_map", fresh)
+                warehouse.insert_rows("identity_map", fresh.order_by("person_id"))
                 warehouse.clear("identity_pending")
+                rebuild_profiles(warehouse, held=held)
         elif changed:
             nodes = _scope_nodes(warehouse, seeds, rules, held)
             scope = _scope_rows(warehouse, nodes, seeds)
             fresh = held.keep(_stamped(people(scope, rules=rules, held=held)))
             fresh = held.keep(_recounted(warehouse, fresh))
-            gone = nodes.union(seeds, distinct=True).union(fresh.select(*keys), distinct=True)
+            gone = held.keep(
+                nodes.union(seeds, distinct=True).union(fresh.select(*keys), distinct=True)
+            )
+            # The people whose profile rows change: those the rewritten identifiers belonged
+            # to before, and those they belong to now.
+            before = warehouse.table("identity_map").semi_join(gone, keys).select("person_id")
+            persons = held.keep(
+                before.union(fresh.select("person_id"), distinct=True).filter(
+                    lambda t: t.person_id.notnull()
+                )
+            )
             with warehouse.writer():
                 warehouse.replace_rows(
                     "identity_map", fresh, key=("id_type", "id_value"), scope=gone
                 )
                 warehouse.clear("identity_pending")
+                refresh_profiles(warehouse, persons=persons, held=held)
         recomputed = 0 if not (full or changed) else int(fresh.count().execute())
     return _summary(warehouse, recomputed=recomputed)
 

@@ -44,12 +44,12 @@ def person_of(id_type: str, value: str, *, warehouse: Warehouse | None = None) -
 
 
 def _appearances(wh: Warehouse, person_id: str, source_ids: Collection[int] | None) -> ir.Table:
-    identity_map = wh.table("identity_map")
-    identifiers = wh.table("identifiers")
-    mine = identity_map.filter(identity_map.person_id == person_id)
+    """The identifier rows of the person's records whose identifier is the person's own."""
+    rows = wh.table("profile_identifiers")
+    mine = rows.filter((rows.person_id == person_id) & (rows.map_person_id == person_id))
     if source_ids is not None:
-        identifiers = identifiers.filter(identifiers.source_id.isin(list(source_ids)))
-    return mine.join(identifiers, ["id_type", "id_value"])
+        mine = mine.filter(mine.source_id.isin(list(source_ids)))
+    return mine
 
 
 def person_identifiers(

@@ -326,24 +326,27 @@ def _unnamed(ids: list[tuple[str, str]]) -> str:
 # -- the profile ------------------------------------------------------------------------
 @dataclass(frozen=True)
 class _Records:
-    by_table: dict[str, list[str]]
+    """Whose records, in which sources: what every profile query filters on."""
 
-    def of(self, table: str) -> list[str]:
-        return self.by_table.get(table, [])
+    person_id: str
+    source_ids: list[int]
+
+    @property
+    def scope(self) -> dict[str, Any]:
+        return {"person_id": self.person_id, "source_ids": self.source_ids}
 
 
 def _records(warehouse: Warehouse, viewer: _Viewer, person_id: str) -> _Records:
-    """The person's record keys in the viewer's sources; NotFound when there are none."""
-    by_table: dict[str, list[str]] = defaultdict(list)
+    """The person in the viewer's sources; NotFound when none of their records is there."""
+    found = False
     if viewer.source_ids:
         expr = queries.person_records(warehouse, person_id=person_id, source_ids=viewer.source_ids)
-        for row in _rows(expr):
-            by_table[row["record_table"]].append(row["record_id"])
-    if not by_table:
+        found = bool(_rows(expr.limit(1)))
+    if not found:
         # Same answer whether the person does not exist or lives only in sources the viewer
         # may not see: a profile never reveals that such data exists.
         raise NotFound(f"no person {person_id}")
-    return _Records(dict(by_table))
+    return _Records(person_id=person_id, source_ids=viewer.source_ids)
 
 
 def profile(actor: Actor, *, person_id: str) -> Profile:
@@ -415,7 +418,7 @@ def timeline(
 def _who(
     warehouse: Warehouse, records: _Records, identifiers: list[Identifier], *, person_id: str
 ) -> Who:
-    rows = _rows(queries.customer_rows(warehouse, record_ids=records.of("customers")))
+    rows = _rows(queries.customer_rows(warehouse, **records.scope))
 
     def latest(column: str) -> Any:
         # Rows come newest first: the latest import that says something wins.
@@ -476,11 +479,7 @@ def _figures(rows: list[dict[str, Any]]) -> PurchaseFigures:
 
 
 def _purchases(warehouse: Warehouse, viewer: _Viewer, records: _Records) -> Purchases:
-    rows = _rows(
-        queries.purchases_by_channel(
-            warehouse, order_record_ids=records.of("orders"), source_ids=viewer.source_ids
-        )
-    )
+    rows = _rows(queries.purchases_by_channel(warehouse, **records.scope))
     return Purchases(
         online=_figures([row for row in rows if row["order_channel"] == "online"]),
         in_store=_figures([row for row in rows if row["order_channel"] == "in_store"]),
@@ -490,14 +489,7 @@ def _purchases(warehouse: Warehouse, viewer: _Viewer, records: _Records) -> Purc
 
 def _favourites(warehouse: Warehouse, viewer: _Viewer, records: _Records) -> Favourites:
     def top(by: str) -> list[dict[str, Any]]:
-        return _rows(
-            queries.top_products(
-                warehouse,
-                order_record_ids=records.of("orders"),
-                source_ids=viewer.source_ids,
-                by=by,
-            )
-        )
+        return _rows(queries.top_products(warehouse, **records.scope, by=by))
 
     return Favourites(
         products=[
@@ -523,7 +515,7 @@ def _favourites(warehouse: Warehouse, viewer: _Viewer, records: _Records) -> Fav
 
 
 def _latest(warehouse: Warehouse, records: _Records, purchases: Purchases) -> LatestActivity:
-    row = _rows(queries.latest_activity(warehouse, event_ids=records.of("events")))[0]
+    row = _rows(queries.latest_activity(warehouse, **records.scope))[0]
     moments = [row["last_event"], purchases.total.last_purchase]
     firsts = [row["first_event"], purchases.total.first_purchase]
     return LatestActivity(
@@ -551,16 +543,13 @@ def _errors(warehouse: Warehouse, viewer: _Viewer, records: _Records) -> list[Er
             source_id=row["source_id"],
             source_name=viewer.name_of(row["source_id"]),
         )
-        for row in _rows(queries.recent_errors(warehouse, event_ids=records.of("events")))
+        for row in _rows(queries.recent_errors(warehouse, **records.scope))
     ]
 
 
 def _identifiers(warehouse: Warehouse, viewer: _Viewer, person_id: str) -> list[Identifier]:
-    records = queries.person_records(warehouse, person_id=person_id, source_ids=viewer.source_ids)
     rows = _rows(
-        queries.identifier_sources(
-            warehouse, person_id=person_id, source_ids=viewer.source_ids, records=records
-        )
+        queries.identifier_sources(warehouse, person_id=person_id, source_ids=viewer.source_ids)
     )
     found: dict[tuple[str, str], Identifier] = {}
     for row in rows:
@@ -643,7 +632,7 @@ def _timeline(
 ) -> TimelinePage:
     if page < 1:
         raise ValueError("page: must be 1 or more")
-    ids = {"event_ids": records.of("events"), "order_record_ids": records.of("orders")}
+    ids = records.scope
     facets = _rows(queries.timeline_facets(warehouse, **ids))
     # A source outside the viewer's is simply a filter with no rows: it reveals nothing.
     selected = [

@@ -3,9 +3,9 @@
 Each function builds an expression and runs nothing; logic.py executes them. Every function
 takes the ids of the data sources the viewer may see, and reads rows of those sources only.
 
-A person's records are found through the identity map: the person's identifiers, then every
-record in `identifiers` that carries one of them. A merge never rewrites a record, so a
-profile is always the current answer of the identity map.
+A person's rows are read from the profile tables (c360.identity.serving): the records of
+every person, copied with the person id and stored in person order by the identity update,
+so one profile reads a few blocks of each table rather than scanning them all.
 """
 
 from __future__ import annotations
@@ -47,30 +47,20 @@ def _visible(table: ir.Table, source_ids: Sequence[int]) -> ir.Table:
 
 
 # -- who the person is ------------------------------------------------------------------
+def _mine(warehouse: Warehouse, table: str, person_id: str, source_ids: Sequence[int]) -> ir.Table:
+    """The person's rows of a profile table, in the given sources."""
+    rows = warehouse.table(table)
+    return rows.filter((rows.person_id == person_id) & rows.source_id.isin(list(source_ids)))
+
+
 def person_records(warehouse: Warehouse, *, person_id: str, source_ids: Sequence[int]) -> ir.Table:
     """(record_table, record_id) of every record of the person in the given sources.
 
-    A record reached only through an identifier a merge rule kept out of every person (a
-    household phone, say) belongs to that identifier's own person only when none of the
-    record's other identifiers is linked to someone else: the customer record carrying the
-    household phone stays with its customer.
+    Which records are a person's is decided when the profile tables are written; see
+    c360.identity.serving.person_records.
     """
-    identity = warehouse.table(IDENTITY_MAP)
-    identifiers = _visible(warehouse.table("identifiers"), source_ids)
-    own = identity.filter(identity.person_id == person_id).select("id_type", "id_value", "linked")
-    hits = identifiers.join(own, ["id_type", "id_value"]).select(
-        "record_table", "record_id", "linked"
-    )
-    keys = ["record_table", "record_id"]
-    strong = hits.filter(hits.linked.fill_null(True)).select(*keys)
-    weak = hits.filter(~hits.linked.fill_null(True)).select(*keys)
-    elsewhere = identity.filter(identity.linked.fill_null(True) & (identity.person_id != person_id))
-    claimed = (
-        identifiers.semi_join(weak, keys)
-        .join(elsewhere.select("id_type", "id_value"), ["id_type", "id_value"])
-        .select(*keys)
-    )
-    return strong.union(weak.anti_join(claimed, keys)).distinct()
+    mine = _mine(warehouse, "profile_identifiers", person_id, source_ids)
+    return mine.select("record_table", "record_id").distinct()
 
 
 def person_exists(warehouse: Warehouse, *, person_id: str) -> ir.Table:
@@ -79,35 +69,34 @@ def person_exists(warehouse: Warehouse, *, person_id: str) -> ir.Table:
     return identity.filter(identity.person_id == person_id).select("person_id").limit(1)
 
 
-def customer_rows(warehouse: Warehouse, *, record_ids: Sequence[str]) -> ir.Table:
+def customer_rows(warehouse: Warehouse, *, person_id: str, source_ids: Sequence[int]) -> ir.Table:
     """The person's customer records, the most recently imported first."""
-    customers = warehouse.table("customers")
-    return customers.filter(customers.record_id.isin(list(record_ids))).order_by(
-        [ibis.desc("ingested_at"), ibis.desc("row_number")]
-    )
+    customers = _mine(warehouse, "profile_customers", person_id, source_ids)
+    return customers.order_by([ibis.desc("ingested_at"), ibis.desc("row_number")])
 
 
 # -- purchases --------------------------------------------------------------------------
-def _orders(warehouse: Warehouse, record_ids: Sequence[str]) -> ir.Table:
-    orders = warehouse.table("orders")
-    return orders.filter(orders.record_id.isin(list(record_ids)))
+def _orders(warehouse: Warehouse, person_id: str, source_ids: Sequence[int]) -> ir.Table:
+    return _mine(warehouse, "profile_orders", person_id, source_ids)
 
 
-def _order_lines(warehouse: Warehouse, orders: ir.Table, source_ids: Sequence[int]) -> ir.Table:
-    items = _visible(warehouse.table("order_items"), source_ids)
+def _order_lines(
+    warehouse: Warehouse, orders: ir.Table, person_id: str, source_ids: Sequence[int]
+) -> ir.Table:
+    items = _mine(warehouse, "profile_order_items", person_id, source_ids)
     return items.semi_join(orders.select("order_id"), "order_id")
 
 
 def purchases_by_channel(
-    warehouse: Warehouse, *, order_record_ids: Sequence[str], source_ids: Sequence[int]
+    warehouse: Warehouse, *, person_id: str, source_ids: Sequence[int]
 ) -> ir.Table:
     """Per order channel: orders, items, total spent, first and last purchase.
 
     An order without a total counts the sum of its lines; an item line without a quantity
     counts as one item.
     """
-    orders = _orders(warehouse, order_record_ids)
-    lines = _order_lines(warehouse, orders, source_ids)
+    orders = _orders(warehouse, person_id, source_ids)
+    lines = _order_lines(warehouse, orders, person_id, source_ids)
     per_order = lines.group_by("order_id").aggregate(
         items=lines.quantity.fill_null(1).sum(), lines_amount=lines.amount.sum()
     )
@@ -128,10 +117,10 @@ def purchases_by_channel(
 
 
 def _bought_products(
-    warehouse: Warehouse, *, order_record_ids: Sequence[str], source_ids: Sequence[int]
+    warehouse: Warehouse, *, person_id: str, source_ids: Sequence[int]
 ) -> ir.Table:
-    orders = _orders(warehouse, order_record_ids)
-    lines = _order_lines(warehouse, orders, source_ids)
+    orders = _orders(warehouse, person_id, source_ids)
+    lines = _order_lines(warehouse, orders, person_id, source_ids)
     products = _visible(warehouse.table("products"), source_ids)
     catalogue = products.group_by("product_id").aggregate(
         name=products.name.max(), brand=products.brand.max(), category=products.category.max()
@@ -143,13 +132,13 @@ def _bought_products(
 def top_products(
     warehouse: Warehouse,
     *,
-    order_record_ids: Sequence[str],
+    person_id: str,
     source_ids: Sequence[int],
     by: str,
     limit: int = 5,
 ) -> ir.Table:
     """The most bought products, brands or categories (by = product_id | brand | category)."""
-    bought = _bought_products(warehouse, order_record_ids=order_record_ids, source_ids=source_ids)
+    bought = _bought_products(warehouse, person_id=person_id, source_ids=source_ids)
     bought = bought.filter(bought[by].notnull())
     keys = ["product_id", "name", "brand", "category"] if by == "product_id" else [by]
     return (
@@ -161,15 +150,14 @@ def top_products(
 
 
 # -- events -----------------------------------------------------------------------------
-def _events(warehouse: Warehouse, event_ids: Sequence[str]) -> ir.Table:
-    events = warehouse.table("events")
-    return events.filter(events.event_id.isin(list(event_ids)))
+def _events(warehouse: Warehouse, person_id: str, source_ids: Sequence[int]) -> ir.Table:
+    return _mine(warehouse, "profile_events", person_id, source_ids)
 
 
-def latest_activity(warehouse: Warehouse, *, event_ids: Sequence[str]) -> ir.Table:
+def latest_activity(warehouse: Warehouse, *, person_id: str, source_ids: Sequence[int]) -> ir.Table:
     """One row: when the person last got, opened and clicked an e-mail, visited, logged in,
     called, and did anything at all."""
-    events = _events(warehouse, event_ids)
+    events = _events(warehouse, person_id, source_ids)
     activity = activity_of(events)
     channel = _channel_of(events)
     is_email = channel.isin(list(EMAIL_CHANNELS)) | activity.startswith("email")
@@ -190,9 +178,11 @@ def latest_activity(warehouse: Warehouse, *, event_ids: Sequence[str]) -> ir.Tab
     )
 
 
-def recent_errors(warehouse: Warehouse, *, event_ids: Sequence[str], limit: int = 10) -> ir.Table:
+def recent_errors(
+    warehouse: Warehouse, *, person_id: str, source_ids: Sequence[int], limit: int = 10
+) -> ir.Table:
     """The person's error events, newest first: page, message, when."""
-    events = _events(warehouse, event_ids)
+    events = _events(warehouse, person_id, source_ids)
     activity = activity_of(events)
     errors = events.filter(activity.contains("error") | (events.type == "error"))
     props = errors.properties
@@ -222,11 +212,9 @@ def recent_errors(warehouse: Warehouse, *, event_ids: Sequence[str], limit: int 
     )
 
 
-def _timeline_rows(
-    warehouse: Warehouse, *, event_ids: Sequence[str], order_record_ids: Sequence[str]
-) -> ir.Table:
+def _timeline_rows(warehouse: Warehouse, *, person_id: str, source_ids: Sequence[int]) -> ir.Table:
     """Events and orders as one stream of the same columns."""
-    events = _events(warehouse, event_ids)
+    events = _events(warehouse, person_id, source_ids)
     event_rows = events.select(
         at=events.timestamp,
         kind=ibis.literal("event"),
@@ -242,7 +230,7 @@ def _timeline_rows(
         amount=ibis.null("float64"),
         details=events.properties.cast("string"),
     )
-    orders = _orders(warehouse, order_record_ids)
+    orders = _orders(warehouse, person_id, source_ids)
     order_rows = orders.select(
         at=orders.ordered_at,
         kind=ibis.literal("order"),
@@ -264,14 +252,14 @@ def _timeline_rows(
 def timeline(
     warehouse: Warehouse,
     *,
-    event_ids: Sequence[str],
-    order_record_ids: Sequence[str],
+    person_id: str,
+    source_ids: Sequence[int],
     channel: str | None = None,
     source_id: int | None = None,
     activity: str | None = None,
 ) -> ir.Table:
     """Every event and order of the person, newest first, optionally filtered."""
-    rows = _timeline_rows(warehouse, event_ids=event_ids, order_record_ids=order_record_ids)
+    rows = _timeline_rows(warehouse, person_id=person_id, source_ids=source_ids)
     if channel:
         rows = rows.filter(rows.channel == channel)
     if source_id is not None:
@@ -281,36 +269,32 @@ def timeline(
     return rows.order_by([ibis.desc("at"), ibis.desc("row_number"), ibis.desc("key")])
 
 
-def timeline_facets(
-    warehouse: Warehouse, *, event_ids: Sequence[str], order_record_ids: Sequence[str]
-) -> ir.Table:
+def timeline_facets(warehouse: Warehouse, *, person_id: str, source_ids: Sequence[int]) -> ir.Table:
     """How many timeline rows each (source, channel, activity) has: the filter choices."""
-    rows = _timeline_rows(warehouse, event_ids=event_ids, order_record_ids=order_record_ids)
+    rows = _timeline_rows(warehouse, person_id=person_id, source_ids=source_ids)
     return rows.group_by(["source_id", "channel", "activity"]).aggregate(count=rows.count())
 
 
 # -- identifiers ------------------------------------------------------------------------
 def identifier_sources(
-    warehouse: Warehouse, *, person_id: str, source_ids: Sequence[int], records: ir.Table
+    warehouse: Warehouse, *, person_id: str, source_ids: Sequence[int]
 ) -> ir.Table:
     """Every identifier on the person's records, per source and table, with its link state.
 
-    `records` is person_records(...). Identifiers a merge rule kept out of the person show
-    with linked = false and the rule's reason.
+    Identifiers a merge rule kept out of the person show with linked = false and the rule's
+    reason.
     """
-    identifiers = _visible(warehouse.table("identifiers"), source_ids)
-    mine = identifiers.semi_join(records, ["record_table", "record_id"])
+    mine = _mine(warehouse, "profile_identifiers", person_id, source_ids)
     counted = mine.group_by(["id_type", "id_value", "source_id", "record_table"]).aggregate(
         records=mine.record_id.nunique(),
         first_seen=mine.ingested_at.min(),
         last_seen=mine.ingested_at.max(),
         raw_value=mine.raw_value.max(),
+        map_person_id=mine.map_person_id.max(),
+        linked=mine.linked.fill_null(False).max(),
+        reason=mine.reason.max(),
     )
-    identity = warehouse.table(IDENTITY_MAP).select(
-        "id_type", "id_value", "linked", "reason", map_person_id="person_id"
-    )
-    joined = counted.left_join(identity, ["id_type", "id_value"])
-    return joined.select(
+    return counted.select(
         "id_type",
         "id_value",
         "raw_value",
@@ -320,8 +304,8 @@ def identifier_sources(
         "first_seen",
         "last_seen",
         "map_person_id",
-        linked=joined.linked.fill_null(False) & (joined.map_person_id == person_id),
-        reason=joined.reason,
+        linked=counted.linked & (counted.map_person_id == person_id),
+        reason=counted.reason,
     ).order_by(["id_type", "id_value", "source_id", "record_table"])
 
 
