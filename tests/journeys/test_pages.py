@@ -414,6 +414,17 @@ def test_models_side_by_side_with_quality_and_downloads(shop: Shop) -> None:
     assert single["Location"] == f"{reverse('journey-models')}?runs={ids[1]}"
     other = client_for(shop.viewer).get(response["Location"])
     assert other.status_code == 404  # not their runs
+    # The map page's "Discover models" button starts the three on the map's log.
+    started = client.post(reverse("journey-models-start"), {"spec": json.dumps(shop.spec())})
+    assert started.status_code == 302
+    more = parse_qs(urlparse(started["Location"]).query)["runs"][0].split(",")
+    assert len(more) == 3 and not set(more) & {str(i) for i in ids}
+    for run_id in more:
+        assert wait_for(int(run_id), lambda r: r.is_finished).status == RunStatus.DONE
+    refused = client_for(shop.viewer).post(
+        reverse("journey-models-start"), {"spec": json.dumps(shop.spec())}
+    )
+    assert refused.status_code == 403
 
 
 def test_a_cluster_restricts_the_log_to_its_cases(shop: Shop) -> None:
