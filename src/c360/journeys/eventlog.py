@@ -1,13 +1,15 @@
 """Event logs: which events of which sources form the cases and activities of an analysis.
 
 A LogSpec says how to cut the warehouse's `events` into a process-mining event log; event_log()
-turns it into an Ibis expression (nothing is read until a query runs it), and traces() folds
-that log into one row per case. Both run on any Ibis backend: DuckDB embedded, PySpark at scale.
+turns it into an Ibis expression (nothing is read until a query runs it), ordered_log() puts it
+in case order once for the counts of queries.py, and traces() folds it into one row per case.
+All run on any Ibis backend: DuckDB embedded, PySpark at scale.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -375,3 +377,45 @@ def traces(log: ir.Table) -> ir.Table:
         duration_s=per_case.end.delta(per_case.start, unit="microsecond").cast("float64") / 1e6,
         events=per_case.events.cast("int64"),
     )
+
+
+@dataclass(frozen=True)
+class OrderedLog:
+    """An event log in case order, materialised once so that several counts share one sort.
+
+    `steps` holds one row per event: case_id, position (0 for a case's first event), code (the
+    activity's index in `activities`), next_code (null for a case's last event) and gap_us
+    (microseconds to the next event, null for the last).
+    """
+
+    steps: ir.Table
+    activities: tuple[str, ...]
+
+
+@contextmanager
+def ordered_log(log: ir.Table) -> Iterator[OrderedLog]:
+    """The log in case order (time, then ingestion order), held by the backend while in use.
+
+    The one window over the log (the sort that costs most) runs once here; the directly-follows
+    counts, the variants and the case statistics of queries.py then read the result. Activities
+    become small integer codes first: the sort and every count after it move integers, not names.
+    """
+    # The codes come from the warehouse too (not a table sent from Python): an engine then
+    # needs nothing but the log to materialise the ordered log.
+    codes = log.select("activity").distinct()
+    codes = codes.mutate(code=ibis.row_number().over(order_by=codes.activity))
+    found = codes.to_pyarrow().to_pydict()
+    activities = [""] * len(found["code"])
+    for name, code in zip(found["activity"], found["code"], strict=True):
+        activities[code] = name
+    coded = log.select("case_id", "activity", "timestamp", "ord").join(codes, "activity")
+    in_case = ibis.window(group_by=coded.case_id, order_by=[coded.timestamp, coded.ord])
+    steps = coded.select(
+        "case_id",
+        "code",
+        position=ibis.row_number().over(in_case),
+        next_code=coded.code.lead().over(in_case),
+        gap_us=coded.timestamp.lead().over(in_case).delta(coded.timestamp, unit="microsecond"),
+    )
+    with steps.cache() as cached:
+        yield OrderedLog(steps=cached, activities=tuple(activities))

@@ -1,21 +1,24 @@
 """Counting over an event log, in the warehouse: the directly-follows graph, start and end
 activities, activity counts, variants and case statistics.
 
-Each function takes the Ibis table of eventlog.event_log() and returns small results (one row
-per edge, activity or variant); the log itself is never read into Python. The same expressions
-run on DuckDB and on PySpark (tests/journeys/test_spark_dfg.py).
+Each function takes the Ibis table of eventlog.event_log(), or that log put in case order once by
+eventlog.ordered_log() when several results are wanted from it, and returns small results (one
+row per edge, activity or variant); the log itself is never read into Python. The same
+expressions run on DuckDB and on PySpark (tests/journeys/test_spark_dfg.py).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import ibis
 import ibis.expr.types as ir
 
-from c360.journeys.eventlog import traces
+from c360.journeys.eventlog import OrderedLog, ordered_log
 
 
 @dataclass
@@ -97,19 +100,6 @@ def _seconds(later: ir.TimestampValue, earlier: ir.TimestampValue) -> ir.Floatin
     return later.delta(earlier, unit="microsecond").cast("float64") / 1e6
 
 
-def _steps(log: ir.Table) -> ir.Table:
-    """Each event with the activity and time of the next event of its case."""
-    in_case = ibis.window(group_by=log.case_id, order_by=[log.timestamp, log.ord])
-    return log.select(
-        "case_id",
-        "activity",
-        "timestamp",
-        next_activity=log.activity.lead().over(in_case),
-        next_timestamp=log.timestamp.lead().over(in_case),
-        first=(ibis.row_number().over(in_case) == 0).cast("int64"),
-    )
-
-
 def _float(value: Any) -> float:
     if value is None:
         return 0.0
@@ -117,48 +107,74 @@ def _float(value: Any) -> float:
     return 0.0 if math.isnan(number) else number
 
 
-def process_map(log: ir.Table) -> ProcessMap:
-    """The directly-follows graph, start/end activities and activity counts, in two queries.
+@contextmanager
+def _in_order(log: ir.Table | OrderedLog) -> Iterator[OrderedLog]:
+    """The log as an OrderedLog: as given, or ordered (and released) for this one call."""
+    if isinstance(log, OrderedLog):
+        yield log
+    else:
+        with ordered_log(log) as ordered:
+            yield ordered
 
-    One pass over the log's window (the expensive part) groups events by (activity, next
-    activity); a case's last event has no next activity, so those groups are the end counts.
+
+def process_map(log: ir.Table | OrderedLog) -> ProcessMap:
+    """The directly-follows graph, start/end activities and activity counts.
+
+    Three grouped counts over the ordered log: by (activity, next activity), whose groups
+    without a next activity are the end counts; the distinct (case, activity, next activity)
+    triples, which give each edge's case frequency; and the distinct (case, activity) pairs.
     """
-    steps = _steps(log)
-    pairs = (
-        steps.group_by(["activity", "next_activity"])
-        .agg(
-            frequency=steps.count(),
-            cases=steps.case_id.nunique(),
-            starts=steps.first.sum(),
-            mean_s=_seconds(steps.next_timestamp, steps.timestamp).mean(),
-            median_s=_seconds(steps.next_timestamp, steps.timestamp).median(),
+    with _in_order(log) as ordered:
+        steps = ordered.steps
+        pairs = (
+            steps.group_by(["code", "next_code"])
+            .agg(
+                frequency=steps.count(),
+                starts=(steps.position == 0).cast("int64").sum(),
+                # the mean from an exact integer sum: the same figure on every engine
+                gap_sum=steps.gap_us.sum(),
+                gap_median=steps.gap_us.median(),
+            )
+            .to_pyarrow()
+            .to_pylist()
         )
-        .to_pyarrow()
-        .to_pylist()
-    )
-    per_activity = (
-        log.group_by("activity").agg(cases=log.case_id.nunique()).to_pyarrow().to_pylist()
-    )
-    activity_cases = {row["activity"]: int(row["cases"]) for row in per_activity}
+        in_cases = steps.select("case_id", "code", "next_code").distinct()
+        edge_cases = {
+            (row["code"], row["next_code"]): int(row["cases"])
+            for row in in_cases.group_by(["code", "next_code"])
+            .agg(cases=in_cases.count())
+            .to_pyarrow()
+            .to_pylist()
+        }
+        with_activity = steps.select("case_id", "code").distinct()
+        activity_cases = {
+            ordered.activities[row["code"]]: int(row["cases"])
+            for row in with_activity.group_by("code")
+            .agg(cases=with_activity.count())
+            .to_pyarrow()
+            .to_pylist()
+        }
+        names = ordered.activities
     events: dict[str, int] = {}
     starts: dict[str, int] = {}
     ends: dict[str, int] = {}
     edges = []
     for row in pairs:  # one row per edge: activities squared at most
-        name = row["activity"]
-        events[name] = events.get(name, 0) + int(row["frequency"])
+        name = names[row["code"]]
+        frequency = int(row["frequency"])
+        events[name] = events.get(name, 0) + frequency
         starts[name] = starts.get(name, 0) + int(row["starts"] or 0)
-        if row["next_activity"] is None:
-            ends[name] = int(row["frequency"])
+        if row["next_code"] is None:
+            ends[name] = frequency
             continue
         edges.append(
             Edge(
                 source=name,
-                target=row["next_activity"],
-                frequency=int(row["frequency"]),
-                cases=int(row["cases"]),
-                mean_s=_float(row["mean_s"]),
-                median_s=_float(row["median_s"]),
+                target=names[row["next_code"]],
+                frequency=frequency,
+                cases=edge_cases[(row["code"], row["next_code"])],
+                mean_s=int(row["gap_sum"]) / frequency / 1e6,
+                median_s=_float(row["gap_median"]) / 1e6,
             )
         )
     activities = [
@@ -208,49 +224,103 @@ def triples(log: ir.Table) -> dict[tuple[str, str, str], int]:
     return {(row["activity"], row["second"], row["third"]): int(row["n"]) for row in rows}
 
 
-def variant_table(log: ir.Table) -> ir.Table:
-    """One row per variant (the sequence of activities): cases, mean_s and median_s."""
-    per_case = traces(log)
-    return per_case.group_by("activities").agg(
+# Variants are grouped by a fingerprint of their sequence, counted in the warehouse: each event
+# adds two pseudo-random numbers drawn from its (position, activity) through a few rounds of
+# squaring modulo the prime 2**31 - 1, whose products stay below 2**62 (no engine overflows).
+# Two cases land in one group only if they have as many events and both sums agree, by chance
+# about once in 2**62 for any two different sequences; an ordered aggregation would be exact but
+# has no portable form (PySpark's collect_list keeps no order).
+_PRIME = 2**31 - 1
+_DRAWS = ((1_103_515_245, 48_271, 12_345), (16_807, 69_621, 97_531))
+
+
+def _draw(step: ir.IntegerValue, multiplier: int, increment: int, offset: int) -> ir.IntegerValue:
+    mixed = (step * multiplier + increment) % _PRIME
+    mixed = (mixed * mixed + offset) % _PRIME
+    return (mixed * mixed + increment) % _PRIME
+
+
+def _variant_table(ordered: OrderedLog) -> ir.Table:
+    """One row per variant: events, its fingerprint, cases, total and median duration (in
+    microseconds) and case_id, the smallest case id among its cases."""
+    steps = ordered.steps
+    # 64-bit arithmetic from the first product on: on PySpark the materialised position and
+    # code are 32-bit integers (row_number()), whatever type Ibis gave them before.
+    step = steps.position.cast("int64") * max(len(ordered.activities), 1) + steps.code
+    per_case = steps.group_by("case_id").agg(
+        events=steps.count(),
+        first=_draw(step, *_DRAWS[0]).sum(),
+        second=_draw(step, *_DRAWS[1]).sum(),
+        duration_us=steps.gap_us.fill_null(0).sum(),
+    )
+    return per_case.group_by(["events", "first", "second"]).agg(
         cases=per_case.count(),
-        mean_s=per_case.duration_s.mean(),
-        median_s=per_case.duration_s.median(),
+        duration_sum=per_case.duration_us.sum(),
+        duration_median=per_case.duration_us.median(),
+        case_id=per_case.case_id.min(),
     )
 
 
-def variants(log: ir.Table, *, limit: int | None = 100) -> Variants:
-    """The variants, most frequent first (ties by sequence), at most `limit` of them."""
+def _sequences(ordered: OrderedLog, cases: ir.Table) -> dict[str, list[str]]:
+    """The activities, in order, of each case in `cases` (a table with a case_id column)."""
+    steps = ordered.steps.semi_join(cases, "case_id")
+    rows = steps.select("case_id", "position", "code").to_pyarrow()
+    rows = rows.sort_by([("case_id", "ascending"), ("position", "ascending")])
+    found: dict[str, list[str]] = {}
+    for case_id, code in zip(rows["case_id"].to_pylist(), rows["code"].to_pylist(), strict=True):
+        found.setdefault(case_id, []).append(ordered.activities[code])
+    return found
+
+
+def variants(log: ir.Table | OrderedLog, *, limit: int | None = 100) -> Variants:
+    """The variants, most frequent first (ties: fewer events first, then by the smallest case
+    id), at most `limit` of them."""
     if limit is not None and limit < 1:
         raise ValueError(f"limit: expected a positive number of variants, got {limit}")
-    table = variant_table(log)
-    totals = table.aggregate(cases=table.cases.sum(), variants=table.count()).to_pyarrow()
-    total_cases = int(totals["cases"][0].as_py() or 0)
-    total_variants = int(totals["variants"][0].as_py() or 0)
-    ordered = table.order_by([table.cases.desc(), table.activities])
-    if limit is not None:
-        ordered = ordered.limit(limit)
-    rows = ordered.to_pyarrow().to_pylist()
+    with _in_order(log) as ordered, _variant_table(ordered).cache() as table:
+        totals = table.aggregate(cases=table.cases.sum(), variants=table.count()).to_pyarrow()
+        total_cases = int(totals["cases"][0].as_py() or 0)
+        total_variants = int(totals["variants"][0].as_py() or 0)
+        top = table.order_by([table.cases.desc(), table.events, table.case_id])
+        if limit is not None:
+            top = top.limit(limit)
+        rows = top.to_pyarrow().to_pylist()
+        sequences = _sequences(ordered, top.select("case_id"))
     return Variants(
         total_cases=total_cases,
         total_variants=total_variants,
         variants=[
             Variant(
-                activities=list(row["activities"]),
+                activities=sequences[row["case_id"]],
                 cases=int(row["cases"]),
                 share=int(row["cases"]) / total_cases if total_cases else 0.0,
-                mean_s=_float(row["mean_s"]),
-                median_s=_float(row["median_s"]),
+                mean_s=int(row["duration_sum"]) / int(row["cases"]) / 1e6,
+                median_s=_float(row["duration_median"]) / 1e6,
             )
             for row in rows
         ],
     )
 
 
-def case_stats(log: ir.Table, *, bins: int = 20) -> CaseStats:
+def _per_case(log: ir.Table | OrderedLog) -> ir.Table:
+    """One row per case: its events and duration_s; no order is needed for either."""
+    if isinstance(log, OrderedLog):
+        steps = log.steps
+        return steps.group_by("case_id").agg(
+            events=steps.count(),
+            duration_s=steps.gap_us.fill_null(0).sum().cast("float64") / 1e6,
+        )
+    return log.group_by("case_id").agg(
+        events=log.count(),
+        duration_s=_seconds(log.timestamp.max(), log.timestamp.min()),
+    )
+
+
+def case_stats(log: ir.Table | OrderedLog, *, bins: int = 20) -> CaseStats:
     """How many cases, how long they take and how many events they hold, with histograms."""
     if not 1 <= bins <= 200:
         raise ValueError(f"bins: expected 1 to 200 histogram bins, got {bins}")
-    per_case = traces(log)
+    per_case = _per_case(log)
     summary = (
         per_case.aggregate(
             cases=per_case.count(),
