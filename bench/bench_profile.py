@@ -27,6 +27,10 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import httpx
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -42,6 +46,9 @@ def main() -> None:
     parser.add_argument("--people", type=int, default=1000, help="profiles to request")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--reuse", action="store_true", help="reuse a data dir of an earlier run")
+    parser.add_argument(
+        "--files", type=Path, help="demo files generated earlier for the same --customers"
+    )
     args = parser.parse_args()
 
     work = HERE / "out" / f"profile-{args.customers}"
@@ -50,19 +57,24 @@ def main() -> None:
     import django
 
     django.setup()
-    from django.conf import settings
     from django.core.management import call_command
 
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
-    print(f"customers: {args.customers:,}; warehouse memory limit {settings.C360_WAREHOUSE_MEMORY}")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    )
+    from c360.config import load
+
+    print(f"customers: {args.customers:,}; warehouse memory limit {load().warehouse_memory}")
     call_command("migrate", verbosity=0)
     if not args.reuse:
-        _build(work, args.customers, args.seed)
+        _build(work, args.customers, args.seed, args.files)
     _measure(work, args.people, args.seed)
 
 
-def _build(work: Path, customers: int, seed: int) -> None:
+def _build(work: Path, customers: int, seed: int, files: Path | None) -> None:
     import shutil
+
+    from django.conf import settings
 
     from c360.accounts.logic import create_user
     from c360.demo.generate import generate
@@ -71,10 +83,8 @@ def _build(work: Path, customers: int, seed: int) -> None:
     from c360.warehouse import get_warehouse
     from c360.warehouse.runtime import open_warehouse
 
-    from django.conf import settings
-
     shutil.rmtree(work / "data" / "warehouse.duckdb", ignore_errors=True)
-    files = work / "files"
+    files = files or work / "files"
     started = time.perf_counter()
     if not (files / "ground_truth.parquet").exists():
         generate(out_dir=files, customers=customers, seed=seed)
@@ -83,7 +93,9 @@ def _build(work: Path, customers: int, seed: int) -> None:
         print("generate: files of an earlier run reused")
 
     open_warehouse(settings.C360_WAREHOUSE_URL)
-    admin = create_user(username=f"bench-{int(time.time())}", password=os.urandom(12).hex(), role="admin")
+    admin = create_user(
+        username=f"bench-{int(time.time())}", password=os.urandom(12).hex(), role="admin"
+    )
     marks: dict[str, float] = {}
 
     def on_progress(demo: object, batch: object) -> None:
@@ -93,9 +105,10 @@ def _build(work: Path, customers: int, seed: int) -> None:
             marks[name] = time.perf_counter()
         if getattr(batch, "status", "") in {"done", "failed"} and stage != "linking people":
             landed = marks.get(name, time.perf_counter())
+            linking = time.perf_counter() - landed
             print(
                 f"  {name}: {getattr(batch, 'rows_inserted', 0):,} rows in "
-                f"{landed - begun[-1]:.1f} s, then linking people {time.perf_counter() - landed:.1f} s "
+                f"{landed - begun[-1]:.1f} s, then linking people {linking:.1f} s "
                 f"({stage}); peak {_peak_mb():,.0f} MB",
                 flush=True,
             )
@@ -131,7 +144,9 @@ def _measure(work: Path, people: int, seed: int) -> None:
     from c360.accounts.logic import create_token, create_user
     from c360.sources.models import DataSource
 
-    admin = create_user(username=f"bench-reader-{int(time.time())}", password=os.urandom(12).hex(), role="admin")
+    admin = create_user(
+        username=f"bench-reader-{int(time.time())}", password=os.urandom(12).hex(), role="admin"
+    )
     token = create_token(
         name="bench profiles",
         created_by=admin,
@@ -186,10 +201,9 @@ def _sample_people(work: Path, people: int, seed: int) -> list[str]:
     return [row[0] for row in random.sample(rows, min(people, len(rows)))]
 
 
-def _wait_for(client: object) -> None:
+def _wait_for(client: httpx.Client) -> None:
     import httpx
 
-    assert isinstance(client, httpx.Client)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:

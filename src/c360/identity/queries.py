@@ -52,6 +52,48 @@ def _appearances(wh: Warehouse, person_id: str, source_ids: Collection[int] | No
     return mine
 
 
+def _run(
+    wh: Warehouse, build: Any, person_id: str, source_ids: Collection[int] | None
+) -> list[dict[str, Any]]:
+    """Rows of a per-person query; with sources given (every profile read) it is compiled
+    once and then only bound (Warehouse.query)."""
+    if source_ids is None:
+        return list(build(wh, person_id=person_id, source_ids=None).to_pyarrow().to_pylist())
+    params: dict[str, str | int | list[int] | list[str]] = {
+        "person_id": person_id,
+        "source_ids": sorted(source_ids),
+    }
+    return list(wh.query(build, params=params).to_pylist())
+
+
+def _identifiers_per_source(
+    wh: Warehouse, *, person_id: str, source_ids: Collection[int] | None
+) -> ir.Table:
+    seen = _appearances(wh, person_id, source_ids)
+    return seen.group_by(
+        ["id_type", "id_value", "linked", "reason", "source_id", "record_table"]
+    ).agg(
+        count=seen.count(),
+        first_seen=seen.ingested_at.min(),
+        last_seen=seen.ingested_at.max(),
+    )
+
+
+def _pairs(wh: Warehouse, *, person_id: str, source_ids: Collection[int] | None) -> ir.Table:
+    """Pairs of the person's linked identifiers on one record, with how many rows."""
+    seen = _appearances(wh, person_id, source_ids).filter(ibis._.linked)
+    mine = seen.select("id_type", "id_value", "source_id", "record_table", "record_id")
+    other = mine.rename(
+        other_type="id_type", other_value="id_value", other_source="source_id"
+    ).select("other_type", "other_value", "record_table", "record_id")
+    pairs = mine.join(other, ["record_table", "record_id"]).filter(
+        lambda t: (t.id_type != t.other_type) | (t.id_value != t.other_value)
+    )
+    return pairs.group_by(
+        ["id_type", "id_value", "other_type", "other_value", "source_id", "record_table"]
+    ).agg(rows=pairs.count())
+
+
 def person_identifiers(
     person_id: str,
     *,
@@ -65,17 +107,7 @@ def person_identifiers(
     in other sources is left out.
     """
     wh = _warehouse(warehouse)
-    seen = _appearances(wh, person_id, source_ids)
-    per_source = (
-        seen.group_by(["id_type", "id_value", "linked", "reason", "source_id", "record_table"])
-        .agg(
-            count=seen.count(),
-            first_seen=seen.ingested_at.min(),
-            last_seen=seen.ingested_at.max(),
-        )
-        .to_pyarrow()
-        .to_pylist()
-    )
+    per_source = _run(wh, _identifiers_per_source, person_id, source_ids)
     names = (
         source_names
         if source_names is not None
@@ -151,22 +183,7 @@ def _pair_sentences(
     source_names: dict[int, str] | None,
 ) -> list[str]:
     """For each linked identifier but the anchor: the strongest one it shares rows with."""
-    seen = _appearances(wh, person_id, source_ids).filter(ibis._.linked)
-    mine = seen.select("id_type", "id_value", "source_id", "record_table", "record_id")
-    other = mine.rename(
-        other_type="id_type", other_value="id_value", other_source="source_id"
-    ).select("other_type", "other_value", "record_table", "record_id")
-    pairs = mine.join(other, ["record_table", "record_id"]).filter(
-        lambda t: (t.id_type != t.other_type) | (t.id_value != t.other_value)
-    )
-    together = (
-        pairs.group_by(
-            ["id_type", "id_value", "other_type", "other_value", "source_id", "record_table"]
-        )
-        .agg(rows=pairs.count())
-        .to_pyarrow()
-        .to_pylist()
-    )
+    together = _run(wh, _pairs, person_id, source_ids)
     names = (
         source_names
         if source_names is not None

@@ -233,6 +233,14 @@ def _rows(expr: Any) -> list[dict[str, Any]]:
     return list(expr.to_pyarrow().to_pylist())
 
 
+def _query(
+    warehouse: Warehouse, build: Any, params: dict[str, Any], **static: Any
+) -> list[dict[str, Any]]:
+    """Rows of a query run for every profile: compiled once, then only bound (see
+    Warehouse.query)."""
+    return list(warehouse.query(build, params=params, **static).to_pylist())
+
+
 # -- search -----------------------------------------------------------------------------
 def search(actor: Actor, *, q: str, limit: int = SEARCH_LIMIT) -> list[PersonHit]:
     """People whose name, e-mail, phone, any identifier or person id matches `q`."""
@@ -340,8 +348,8 @@ def _records(warehouse: Warehouse, viewer: _Viewer, person_id: str) -> _Records:
     """The person in the viewer's sources; NotFound when none of their records is there."""
     found = False
     if viewer.source_ids:
-        expr = queries.person_records(warehouse, person_id=person_id, source_ids=viewer.source_ids)
-        found = bool(_rows(expr.limit(1)))
+        scope = {"person_id": person_id, "source_ids": viewer.source_ids}
+        found = bool(_query(warehouse, queries.person_found, scope))
     if not found:
         # Same answer whether the person does not exist or lives only in sources the viewer
         # may not see: a profile never reveals that such data exists.
@@ -353,8 +361,11 @@ def profile(actor: Actor, *, person_id: str) -> Profile:
     """Everything about one person the actor may see."""
     viewer = _viewer(actor)
     warehouse = get_warehouse()
-    records = _records(warehouse, viewer, person_id)
     identifiers = _identifiers(warehouse, viewer, person_id)
+    if not identifiers:
+        # The same answer as _records gives: nothing of the person in the viewer's sources.
+        raise NotFound(f"no person {person_id}")
+    records = _Records(person_id=person_id, source_ids=viewer.source_ids)
     purchases = _purchases(warehouse, viewer, records)
     latest = _latest(warehouse, records, purchases)
     contributing = sorted(
@@ -418,7 +429,7 @@ def timeline(
 def _who(
     warehouse: Warehouse, records: _Records, identifiers: list[Identifier], *, person_id: str
 ) -> Who:
-    rows = _rows(queries.customer_rows(warehouse, **records.scope))
+    rows = _query(warehouse, queries.customer_rows, records.scope)
 
     def latest(column: str) -> Any:
         # Rows come newest first: the latest import that says something wins.
@@ -479,7 +490,7 @@ def _figures(rows: list[dict[str, Any]]) -> PurchaseFigures:
 
 
 def _purchases(warehouse: Warehouse, viewer: _Viewer, records: _Records) -> Purchases:
-    rows = _rows(queries.purchases_by_channel(warehouse, **records.scope))
+    rows = _query(warehouse, queries.purchases_by_channel, records.scope)
     return Purchases(
         online=_figures([row for row in rows if row["order_channel"] == "online"]),
         in_store=_figures([row for row in rows if row["order_channel"] == "in_store"]),
@@ -488,8 +499,12 @@ def _purchases(warehouse: Warehouse, viewer: _Viewer, records: _Records) -> Purc
 
 
 def _favourites(warehouse: Warehouse, viewer: _Viewer, records: _Records) -> Favourites:
+    rows = _query(warehouse, queries.favourites, records.scope)
+
     def top(by: str) -> list[dict[str, Any]]:
-        return _rows(queries.top_products(warehouse, **records.scope, by=by))
+        # A union keeps no order: each ranking is sorted again as top_products sorts it.
+        ranked = [row for row in rows if row["ranking"] == by]
+        return sorted(ranked, key=lambda row: (-row["count"], -row["orders"], str(row[by])))
 
     return Favourites(
         products=[
@@ -515,7 +530,7 @@ def _favourites(warehouse: Warehouse, viewer: _Viewer, records: _Records) -> Fav
 
 
 def _latest(warehouse: Warehouse, records: _Records, purchases: Purchases) -> LatestActivity:
-    row = _rows(queries.latest_activity(warehouse, **records.scope))[0]
+    row = _query(warehouse, queries.latest_activity, records.scope)[0]
     moments = [row["last_event"], purchases.total.last_purchase]
     firsts = [row["first_event"], purchases.total.first_purchase]
     return LatestActivity(
@@ -543,14 +558,13 @@ def _errors(warehouse: Warehouse, viewer: _Viewer, records: _Records) -> list[Er
             source_id=row["source_id"],
             source_name=viewer.name_of(row["source_id"]),
         )
-        for row in _rows(queries.recent_errors(warehouse, **records.scope))
+        for row in _query(warehouse, queries.recent_errors, records.scope)
     ]
 
 
 def _identifiers(warehouse: Warehouse, viewer: _Viewer, person_id: str) -> list[Identifier]:
-    rows = _rows(
-        queries.identifier_sources(warehouse, person_id=person_id, source_ids=viewer.source_ids)
-    )
+    scope = {"person_id": person_id, "source_ids": viewer.source_ids}
+    rows = _query(warehouse, queries.identifier_sources, scope)
     found: dict[tuple[str, str], Identifier] = {}
     for row in rows:
         key = (row["id_type"], row["id_value"])
@@ -633,7 +647,7 @@ def _timeline(
     if page < 1:
         raise ValueError("page: must be 1 or more")
     ids = records.scope
-    facets = _rows(queries.timeline_facets(warehouse, **ids))
+    facets = _query(warehouse, queries.timeline_facets, ids)
     # A source outside the viewer's is simply a filter with no rows: it reveals nothing.
     selected = [
         row
@@ -646,10 +660,17 @@ def _timeline(
     pages = max(1, math.ceil(total / page_size))
     entries: list[TimelineEntry] = []
     if total and page <= pages:
-        expr = queries.timeline(
-            warehouse, channel=channel, source_id=source, activity=activity, **ids
+        rows = _query(
+            warehouse,
+            queries.timeline_page,
+            ids,
+            channel=channel,
+            source_id=source,
+            activity=activity,
+            limit=page_size,
+            offset=(page - 1) * page_size,
         )
-        for row in _rows(expr.limit(page_size, offset=(page - 1) * page_size)):
+        for row in rows:
             entries.append(
                 TimelineEntry(
                     at=row["at"],

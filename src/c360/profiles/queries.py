@@ -63,6 +63,12 @@ def person_records(warehouse: Warehouse, *, person_id: str, source_ids: Sequence
     return mine.select("record_table", "record_id").distinct()
 
 
+def person_found(warehouse: Warehouse, *, person_id: str, source_ids: Sequence[int]) -> ir.Table:
+    """One row when the person has a record in the given sources."""
+    mine = _mine(warehouse, "profile_identifiers", person_id, source_ids)
+    return mine.select("person_id").limit(1)
+
+
 def person_exists(warehouse: Warehouse, *, person_id: str) -> ir.Table:
     """One row when the identity map knows the person (visible or not)."""
     identity = warehouse.table(IDENTITY_MAP)
@@ -147,6 +153,28 @@ def top_products(
         .order_by([ibis.desc("count"), ibis.desc("orders"), keys[0]])
         .limit(limit)
     )
+
+
+def favourites(
+    warehouse: Warehouse, *, person_id: str, source_ids: Sequence[int], limit: int = 5
+) -> ir.Table:
+    """top_products by product, brand and category in one query; `ranking` says which."""
+    columns = ["product_id", "name", "brand", "category", "count", "orders"]
+    parts = []
+    for by in ("product_id", "brand", "category"):
+        top = top_products(
+            warehouse, person_id=person_id, source_ids=source_ids, by=by, limit=limit
+        )
+        parts.append(
+            top.select(
+                ranking=ibis.literal(by),
+                **{
+                    name: (top[name] if name in top.columns else ibis.null("string"))
+                    for name in columns
+                },
+            )
+        )
+    return ibis.union(*parts, distinct=False)
 
 
 # -- events -----------------------------------------------------------------------------
@@ -267,6 +295,29 @@ def timeline(
     if activity:
         rows = rows.filter(rows.activity == activity)
     return rows.order_by([ibis.desc("at"), ibis.desc("row_number"), ibis.desc("key")])
+
+
+def timeline_page(
+    warehouse: Warehouse,
+    *,
+    person_id: str,
+    source_ids: Sequence[int],
+    channel: str | None,
+    source_id: int | None,
+    activity: str | None,
+    limit: int,
+    offset: int,
+) -> ir.Table:
+    """One page of timeline()."""
+    rows = timeline(
+        warehouse,
+        person_id=person_id,
+        source_ids=source_ids,
+        channel=channel,
+        source_id=source_id,
+        activity=activity,
+    )
+    return rows.limit(limit, offset=offset)
 
 
 def timeline_facets(warehouse: Warehouse, *, person_id: str, source_ids: Sequence[int]) -> ir.Table:

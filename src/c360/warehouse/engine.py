@@ -11,7 +11,7 @@ import io
 import re
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -104,6 +104,7 @@ class Warehouse(ABC):
     def __init__(self, url: str) -> None:
         self.url = url
         self._local = threading.local()
+        self._compiled: dict[Any, tuple[str, list[str]]] = {}
         # Re-entrant: work that holds the warehouse exclusively (exclusive()) may write.
         self._write_lock = threading.RLock()
 
@@ -118,6 +119,77 @@ class Warehouse(ABC):
 
     def table(self, name: str) -> ir.Table:
         return self.ibis().table(name)
+
+    def query(
+        self,
+        build: Callable[..., ir.Table],
+        *,
+        params: dict[str, str | int | list[int] | list[str]],
+        **static: Any,
+    ) -> pa.Table:
+        """Run `build(self, **static, **params)` as a prepared statement, compiled once per shape.
+
+        Compiling an Ibis expression costs milliseconds, more than a point read in the
+        warehouse takes, so a query run for every request (a profile's parts) is compiled the
+        first time with stand-in values for `params`, and later runs only bind the values. The
+        shape is the function, the `static` arguments and the length of each list parameter.
+        """
+        shape = (
+            build.__module__,
+            build.__qualname__,
+            tuple(sorted((k, repr(v)) for k, v in static.items())),
+            tuple(
+                (k, len(v) if isinstance(v, list) else type(v).__name__)
+                for k, v in sorted(params.items())
+            ),
+        )
+        compiled = self._compiled.get(shape)
+        if compiled is None:
+            compiled = self._compile(build, params, static)
+            self._compiled[shape] = compiled
+        sql, names = compiled
+        values: dict[str, Any] = {}
+        for name, value in params.items():
+            if isinstance(value, list):
+                values.update({f"{name}_{i}": item for i, item in enumerate(value)})
+            else:
+                values[name] = value
+        return self._fetch_arrow(sql, {key: values[key] for key in names})
+
+    def _compile(
+        self, build: Callable[..., ir.Table], params: dict[str, Any], static: dict[str, Any]
+    ) -> tuple[str, list[str]]:
+        stand_ins: dict[str, Any] = {}
+        literals: dict[str, str] = {}
+        for position, (name, value) in enumerate(sorted(params.items())):
+            items = value if isinstance(value, list) else [value]
+            made: list[Any] = []
+            for i, item in enumerate(items):
+                key = f"{name}_{i}" if isinstance(value, list) else name
+                if isinstance(item, str):
+                    token = f"__c360_{key}__"
+                    literals[key] = f"'{token}'"
+                    made.append(token)
+                else:
+                    token_int = -(7_300_000_000_000_000 + position * 10_000 + i)
+                    literals[key] = str(token_int)
+                    made.append(token_int)
+            stand_ins[name] = made if isinstance(value, list) else made[0]
+        sql = ibis.to_sql(build(self, **static, **stand_ins), self.dialect)
+        names = []
+        # Longest first, so that a key never replaces part of a longer one.
+        for key, literal in sorted(literals.items(), key=lambda kv: -len(kv[1])):
+            if literal not in sql:
+                continue
+            sql = sql.replace(literal, self._placeholder(key))
+            names.append(key)
+        return sql, names
+
+    def _placeholder(self, name: str) -> str:
+        return f"${name}"
+
+    def _fetch_arrow(self, sql: str, values: dict[str, Any]) -> pa.Table:
+        raise NotImplementedError
 
     def count(self, name: str, **equals: Any) -> int:
         expr = self.table(name)
@@ -312,6 +384,10 @@ class DuckDBWarehouse(Warehouse):
     def _new_backend(self) -> BaseBackend:
         return ibis.duckdb.from_connection(self._cursor())
 
+    def _fetch_arrow(self, sql: str, values: dict[str, Any]) -> pa.Table:
+        self.ibis()  # the backend sets the session up (time zone) on first use
+        return self._cursor().sql(sql, params=values).to_arrow_table()
+
     def _execute(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         return list(self._cursor().execute(sql, params).fetchall())
 
@@ -439,6 +515,18 @@ class PostgresWarehouse(Warehouse):
 
     def _new_backend(self) -> BaseBackend:
         return ibis.postgres.from_connection(self._conn())
+
+    def _placeholder(self, name: str) -> str:
+        return f"%({name})s"
+
+    def _fetch_arrow(self, sql: str, values: dict[str, Any]) -> pa.Table:
+        # psycopg formats %-placeholders: a literal % in the compiled SQL must be doubled.
+        escaped = re.sub(r"%(?!\()", "%%", sql)
+        with self._conn().cursor() as cur:
+            cur.execute(escaped, values)
+            names = [column.name for column in cur.description or []]
+            rows = cur.fetchall()
+        return pa.Table.from_pylist([dict(zip(names, row, strict=True)) for row in rows])
 
     def _execute(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         with self._conn().cursor() as cur:
