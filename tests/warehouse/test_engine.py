@@ -253,3 +253,32 @@ def test_the_embedded_warehouse_keeps_to_its_memory_limit(
     finally:
         close_warehouse()
     assert limit.replace(" ", "") in {"286.1MiB", "300.0MB"}, limit
+
+
+# -- prepared queries -------------------------------------------------------------------
+def _events_of(warehouse: Warehouse, *, kind: str, batch_ids: list[int], limit: int) -> Any:
+    table = warehouse.table("events")
+    picked = table.filter((table.event == kind) & table.batch_id.isin(batch_ids))
+    return picked.select("event_id").order_by("event_id").limit(limit)
+
+
+def test_a_query_is_compiled_once_per_shape_and_bound_each_time(
+    any_warehouse: Warehouse,
+) -> None:
+    with any_warehouse.writer() as writer:
+        writer.append("events", events(1, ["a", "b"], event=pa.array(["view", "buy"])))
+        writer.append("events", events(2, ["c", "d"], event=pa.array(["view", "100% off"])))
+
+    def run(kind: str, batch_ids: list[int], limit: int = 10) -> list[str]:
+        params: dict[str, Any] = {"kind": kind, "batch_ids": batch_ids}
+        rows = any_warehouse.query(_events_of, params=params, limit=limit)
+        return [row["event_id"] for row in rows.to_pylist()]
+
+    assert run("view", [1, 2]) == ["a", "c"]
+    assert run("buy", [1, 2]) == ["b"]
+    assert run("view", [2, 1]) == ["a", "c"]
+    assert run("100% off", [1, 2]) == ["d"]  # a % in a value is a value, not a placeholder
+    assert len(any_warehouse._compiled) == 1  # one shape so far: values only were bound
+    assert run("view", [2]) == ["c"]  # a shorter list is another shape
+    assert run("view", [1, 2], limit=1) == ["a"]  # and so is another static argument
+    assert len(any_warehouse._compiled) == 3
