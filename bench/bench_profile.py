@@ -97,13 +97,16 @@ def _build(work: Path, customers: int, seed: int, files: Path | None) -> None:
         username=f"bench-{int(time.time())}", password=os.urandom(12).hex(), role="admin"
     )
     marks: dict[str, float] = {}
+    reported: set[str] = set()
 
     def on_progress(demo: object, batch: object) -> None:
         name = getattr(demo, "name", "?")
         stage = getattr(batch, "stage", "")
         if stage == "linking people" and name not in marks:
             marks[name] = time.perf_counter()
-        if getattr(batch, "status", "") in {"done", "failed"} and stage != "linking people":
+        finished = getattr(batch, "status", "") in {"done", "failed"}
+        if finished and stage != "linking people" and name not in reported:
+            reported.add(name)
             landed = marks.get(name, time.perf_counter())
             linking = time.perf_counter() - landed
             print(

@@ -140,6 +140,12 @@ def test_the_timeline_is_newest_first_paginated_and_filterable(shop: Shop) -> No
     assert moments == sorted(moments, reverse=True)
     # The anonymous visit before the login is part of the same person.
     assert activities[-3:] == ["visit", "order", "order"]
+    orders = [entry for entry in timeline["entries"] if entry["kind"] == "order"]
+    assert [(o["amount"], o["currency"]) for o in orders] == [
+        (150.0, "EUR"),
+        (50.0, "EUR"),
+        (100.0, "EUR"),
+    ]
     assert {f["value"] for f in timeline["channels"]} == {
         "web",
         "email",

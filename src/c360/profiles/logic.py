@@ -176,6 +176,7 @@ class TimelineEntry:
     store: str | None
     employee: str | None
     amount: float | None
+    currency: str | None
     details: list[str]
 
 
@@ -684,6 +685,7 @@ def _timeline(
                     store=row["store"],
                     employee=row["employee"],
                     amount=row["amount"],
+                    currency=row["currency"],
                     details=_details(row["details"]),
                 )
             )

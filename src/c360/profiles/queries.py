@@ -256,6 +256,7 @@ def _timeline_rows(warehouse: Warehouse, *, person_id: str, source_ids: Sequence
         store=events.store,
         employee=events.employee,
         amount=ibis.null("float64"),
+        currency=ibis.null("string"),
         details=events.properties.cast("string"),
     )
     orders = _orders(warehouse, person_id, source_ids)
@@ -272,6 +273,7 @@ def _timeline_rows(warehouse: Warehouse, *, person_id: str, source_ids: Sequence
         store=orders.store,
         employee=ibis.null("string"),
         amount=orders.total_amount,
+        currency=orders.currency,
         details=orders.properties.cast("string"),
     )
     return event_rows.union(order_rows)

@@ -132,6 +132,7 @@ class TimelineEntryOut(Schema):
     store: str | None
     employee: str | None
     amount: float | None
+    currency: str | None
     details: list[str]
 
 
