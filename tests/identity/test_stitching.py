@@ -25,10 +25,8 @@ def profile_rows(warehouse: Warehouse) -> dict[str, list[tuple[Any, ...]]]:
 
     return {
         name: sorted(
-            (
-                tuple(str(v) for v in row.values())
-                for row in warehouse.table(name).to_pyarrow().to_pylist()
-            )
+            tuple(str(v) for v in row.values())
+            for row in warehouse.table(name).to_pyarrow().to_pylist()
         )
         for name in PROFILE_TABLES
     }
