@@ -7,6 +7,7 @@ marked done. `c360.sources.logic.recover_pending_batches` removes what a crash l
 
 from __future__ import annotations
 
+import functools
 import logging
 import tempfile
 import threading
@@ -17,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from queue import Empty, Queue
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import duckdb
 import numpy as np
@@ -48,6 +49,7 @@ __all__ = ["FileProblem", "Preview", "RowError", "import_file", "preview_file"]
 log = logging.getLogger("c360.ingest")
 
 ERRORS_KEPT = 100  # per-row errors kept on the batch; all of them are in the rejected CSV
+_T = TypeVar("_T")
 CHUNK_ROWS = 245_760  # rows per Arrow batch handed to the writer: two DuckDB row groups
 
 
@@ -247,13 +249,15 @@ def import_file(
         # DuckDB computes the next chunk on another thread while the warehouse writes this one.
         # The stream is closed on the way out, so a strict reject half-way through the file
         # leaves the staging connection free to count the bad rows.
+        prepare = functools.partial(
+            _prepare, table=table, lineage=lineage, identifiers=mapping.identifiers
+        )
         with (
             stream,
             get_warehouse().writer() as writer,
-            _prefetched(_chunks(stream, staging)) as chunks,
+            _prefetched(prepare(_chunks(stream, staging))) as chunks,
         ):
-            for chunk in chunks:
-                good, bad_mask = _split(chunk)
+            for chunk, bad_mask, landed, identifiers in chunks:
                 if bad_mask is not None:
                     if batch.mode == ImportMode.STRICT:
                         raise _StrictReject  # the handler counts and samples the whole file
@@ -261,17 +265,12 @@ def import_file(
                     bad_rows.extend(total + 1 + i for i in offsets)
                     if len(errors_sample) < ERRORS_KEPT:
                         errors_sample.extend(_errors_of(chunk, offsets, total, ERRORS_KEPT))
-                landed = lineage.add(good, first_row=total + 1, keep=bad_mask)
                 added = writer.append(table, landed)
                 inserted += added
                 if added:
                     # The identifiers ride in the same transaction as their records; when
                     # every record of the chunk was new, so are its identifiers.
-                    writer.append(
-                        "identifiers",
-                        identifiers_of(table=table, rows=landed, custom=mapping.identifiers),
-                        all_new=added == landed.num_rows,
-                    )
+                    writer.append("identifiers", identifiers, all_new=added == landed.num_rows)
                 total += chunk.num_rows
                 share = _read_share(staging, total)
                 _progress(batch, on_progress, "importing rows", 0.05 + 0.9 * share, save=False)
@@ -363,6 +362,26 @@ class _Lineage:
         return out
 
 
+def _prepare(
+    chunks: Iterator[pa.Table],
+    *,
+    table: str,
+    lineage: _Lineage,
+    identifiers: dict[str, str] | None,
+) -> Iterator[tuple[pa.Table, pa.ChunkedArray | None, pa.Table, pa.Table]]:
+    """Each chunk with its bad-row mask, its rows as they land and their identifiers.
+
+    Runs on the reading thread: Arrow's compute functions release the GIL, so this work
+    overlaps the warehouse writing the chunk before.
+    """
+    first_row = 1
+    for chunk in chunks:
+        good, bad_mask = _split(chunk)
+        landed = lineage.add(good, first_row=first_row, keep=bad_mask)
+        yield chunk, bad_mask, landed, identifiers_of(table=table, rows=landed, custom=identifiers)
+        first_row += chunk.num_rows
+
+
 def _split(chunk: pa.Table) -> tuple[pa.Table, pa.ChunkedArray | None]:
     """The chunk, and a mask of its bad rows (None when all are good)."""
     errors = chunk.column("_errors")
@@ -437,7 +456,7 @@ _DONE = object()
 
 
 @contextmanager
-def _prefetched(items: Iterator[pa.Table], depth: int = 1) -> Iterator[Iterator[pa.Table]]:
+def _prefetched(items: Iterator[_T], depth: int = 1) -> Iterator[Iterator[_T]]:
     """Produce `items` on a helper thread, at most `depth` ahead of the consumer.
 
     The producer has stopped when the block exits, so whatever it was reading (a DuckDB
@@ -456,7 +475,7 @@ def _prefetched(items: Iterator[pa.Table], depth: int = 1) -> Iterator[Iterator[
         except BaseException as exc:  # handed to the consumer, raised there
             queue.put(exc)
 
-    def consume() -> Iterator[pa.Table]:
+    def consume() -> Iterator[_T]:
         while True:
             item = queue.get()
             if item is _DONE:

@@ -328,9 +328,14 @@ class _DuckDBWriter(BatchWriter):
                 sql += f" QUALIFY row_number() OVER (PARTITION BY {by}) = 1"
         try:
             inserted = int(self._cursor.execute(sql).fetchone()[0])
+            if table in JOURNALS:
+                journal, keys = JOURNALS[table]
+                listed = ", ".join(f'"{k}"' for k in keys)
+                self._cursor.execute(
+                    f"INSERT INTO {journal} ({listed}) SELECT DISTINCT {listed} FROM {view}"
+                ).fetchall()
         finally:
             self._cursor.unregister(view)
-        self._journal_appended(table, incoming)
         return inserted
 
     def delete_where(self, table: str, column: str, values: list[int]) -> int:
