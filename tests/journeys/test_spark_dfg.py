@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 import ibis
 import pytest
 
-from c360.journeys.eventlog import LogSpec, event_log, traces
-from c360.journeys.queries import process_map, variants
+from c360.journeys.eventlog import LogSpec, event_log, ordered_log, traces
+from c360.journeys.queries import case_stats, directly_follows, process_map, variants
 from journeys.logs import event, land_events
 
 if TYPE_CHECKING:
@@ -109,6 +109,12 @@ def test_duckdb_and_pyspark_count_the_same_log(
     assert _traces(on_spark) == _traces(on_duckdb)
     assert asdict(process_map(on_spark)) == asdict(process_map(on_duckdb))
     assert asdict(variants(on_spark, limit=None)) == asdict(variants(on_duckdb, limit=None))
+    # the log put in case order once (a cached Spark frame), as the bench and the pages use it
+    with ordered_log(on_spark) as spark_ordered, ordered_log(on_duckdb) as duckdb_ordered:
+        assert spark_ordered.activities == duckdb_ordered.activities
+        assert directly_follows(spark_ordered) == directly_follows(duckdb_ordered)
+        assert asdict(variants(spark_ordered, limit=3)) == asdict(variants(duckdb_ordered, limit=3))
+        assert asdict(case_stats(spark_ordered)) == asdict(case_stats(duckdb_ordered))
     # and there was something to compare: loops, ties and several variants
     found = process_map(on_duckdb)
     assert ("visit · app", "cart · app") in found.graph

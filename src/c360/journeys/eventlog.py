@@ -8,6 +8,7 @@ All run on any Ibis backend: DuckDB embedded, PySpark at scale.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -379,13 +380,42 @@ def traces(log: ir.Table) -> ir.Table:
     )
 
 
+# How many with-blocks hold each materialised expression (see materialised()).
+_HOLDERS: dict[Any, int] = {}
+_HOLDERS_LOCK = threading.Lock()
+
+
+@contextmanager
+def materialised(table: ir.Table) -> Iterator[ir.Table]:
+    """`table` computed once and held by its backend (a temporary table, a cached Spark frame)
+    for the time of the with-block.
+
+    Ibis keeps one cache per expression, so a block nested in another over the same expression
+    (a process_map(log) inside ordered_log(log)) shares it: the outermost block releases it.
+    """
+    key = table.op()
+    cached = table.cache()
+    with _HOLDERS_LOCK:
+        _HOLDERS[key] = _HOLDERS.get(key, 0) + 1
+    try:
+        yield cached
+    finally:
+        with _HOLDERS_LOCK:
+            _HOLDERS[key] -= 1
+            last = _HOLDERS[key] == 0
+            if last:
+                del _HOLDERS[key]
+        if last:
+            cached.release()
+
+
 @dataclass(frozen=True)
 class OrderedLog:
     """An event log in case order, materialised once so that several counts share one sort.
 
     `steps` holds one row per event: case_id, position (0 for a case's first event), code (the
-    activity's index in `activities`), next_code (null for a case's last event) and gap_us
-    (microseconds to the next event, null for the last).
+    activity's index in `activities`), timestamp, and the next event's next_code and
+    next_timestamp (null for a case's last event).
     """
 
     steps: ir.Table
@@ -400,8 +430,8 @@ def ordered_log(log: ir.Table) -> Iterator[OrderedLog]:
     counts, the variants and the case statistics of queries.py then read the result. Activities
     become small integer codes first: the sort and every count after it move integers, not names.
     """
-    # The codes come from the warehouse too (not a table sent from Python): an engine then
-    # needs nothing but the log to materialise the ordered log.
+    # The codes are a query too, not a table sent from Python: Ibis' PySpark backend does not
+    # register in-memory tables for a query it caches.
     codes = log.select("activity").distinct()
     codes = codes.mutate(code=ibis.row_number().over(order_by=codes.activity))
     found = codes.to_pyarrow().to_pydict()
@@ -413,9 +443,12 @@ def ordered_log(log: ir.Table) -> Iterator[OrderedLog]:
     steps = coded.select(
         "case_id",
         "code",
+        "timestamp",
         position=ibis.row_number().over(in_case),
         next_code=coded.code.lead().over(in_case),
-        gap_us=coded.timestamp.lead().over(in_case).delta(coded.timestamp, unit="microsecond"),
+        # Times stay timestamps here: turning them into numbers costs (DuckDB goes through its
+        # calendar for a time-zone-aware value), so only the counts that need gaps pay for it.
+        next_timestamp=coded.timestamp.lead().over(in_case),
     )
-    with steps.cache() as cached:
+    with materialised(steps) as cached:
         yield OrderedLog(steps=cached, activities=tuple(activities))

@@ -18,7 +18,7 @@ from typing import Any
 import ibis
 import ibis.expr.types as ir
 
-from c360.journeys.eventlog import OrderedLog, ordered_log
+from c360.journeys.eventlog import OrderedLog, materialised, ordered_log
 
 
 @dataclass
@@ -61,6 +61,15 @@ class ProcessMap:
     def graph(self) -> dict[tuple[str, str], int]:
         """Edge frequencies keyed as pm4py keys them: {(source, target): count}."""
         return {(e.source, e.target): e.frequency for e in self.edges}
+
+
+@dataclass
+class DirectlyFollows:
+    """The directly-follows graph as pm4py.discover_dfg gives it, keyed the same way."""
+
+    graph: dict[tuple[str, str], int]  # {(source, target): how often target follows source}
+    start_activities: dict[str, int]  # activity -> cases that begin with it
+    end_activities: dict[str, int]  # activity -> cases that end with it
 
 
 @dataclass
@@ -126,14 +135,15 @@ def process_map(log: ir.Table | OrderedLog) -> ProcessMap:
     """
     with _in_order(log) as ordered:
         steps = ordered.steps
+        gap_us = steps.next_timestamp.delta(steps.timestamp, unit="microsecond")
         pairs = (
             steps.group_by(["code", "next_code"])
             .agg(
                 frequency=steps.count(),
                 starts=(steps.position == 0).cast("int64").sum(),
                 # the mean from an exact integer sum: the same figure on every engine
-                gap_sum=steps.gap_us.sum(),
-                gap_median=steps.gap_us.median(),
+                gap_sum=gap_us.sum(),
+                gap_median=gap_us.median(),
             )
             .to_pyarrow()
             .to_pylist()
@@ -197,6 +207,30 @@ def process_map(log: ir.Table | OrderedLog) -> ProcessMap:
     )
 
 
+def directly_follows(log: ir.Table | OrderedLog) -> DirectlyFollows:
+    """Only the graph with its start and end activities (what IMd and the Alpha miner read),
+    in one grouped count; process_map() adds edge times and case frequencies to it."""
+    with _in_order(log) as ordered:
+        steps = ordered.steps
+        rows = (
+            steps.group_by(["code", "next_code"])
+            .agg(frequency=steps.count(), starts=(steps.position == 0).cast("int64").sum())
+            .to_pyarrow()
+            .to_pylist()
+        )
+        names = ordered.activities
+    found = DirectlyFollows(graph={}, start_activities={}, end_activities={})
+    for row in rows:
+        name = names[row["code"]]
+        if row["starts"]:
+            found.start_activities[name] = found.start_activities.get(name, 0) + row["starts"]
+        if row["next_code"] is None:
+            found.end_activities[name] = int(row["frequency"])
+        else:
+            found.graph[(name, names[row["next_code"]])] = int(row["frequency"])
+    return found
+
+
 def follows_at(log: ir.Table, distance: int) -> dict[tuple[str, str], int]:
     """How often b comes `distance` events after a in a case (distance 2 for loops a-b-a)."""
     in_case = ibis.window(group_by=log.case_id, order_by=[log.timestamp, log.ord])
@@ -224,35 +258,42 @@ def triples(log: ir.Table) -> dict[tuple[str, str, str], int]:
     return {(row["activity"], row["second"], row["third"]): int(row["n"]) for row in rows}
 
 
-# Variants are grouped by a fingerprint of their sequence, counted in the warehouse: each event
-# adds two pseudo-random numbers drawn from its (position, activity) through a few rounds of
-# squaring modulo the prime 2**31 - 1, whose products stay below 2**62 (no engine overflows).
-# Two cases land in one group only if they have as many events and both sums agree, by chance
-# about once in 2**62 for any two different sequences; an ordered aggregation would be exact but
-# has no portable form (PySpark's collect_list keeps no order).
+# Variants are grouped by a fingerprint of their sequence, counted in the warehouse. Each event
+# draws a number from its (position, activity) with the engine's own hash (a 64-bit hash on
+# DuckDB, 32 bits on PySpark), brought below the prime 2**31 - 1, and a second number from that
+# one by squaring modulo another prime (2**31 - 19); a case's fingerprint is its event count and
+# the two sums. Squares of numbers below 2**31 stay below 2**62, so no engine overflows. Two
+# different sequences share a fingerprint by chance about once in 2**60; an ordered aggregation
+# would be exact but has no portable form (PySpark's collect_list keeps no order).
 _PRIME = 2**31 - 1
-_DRAWS = ((1_103_515_245, 48_271, 12_345), (16_807, 69_621, 97_531))
+_OTHER_PRIME = 2**31 - 19
 
 
-def _draw(step: ir.IntegerValue, multiplier: int, increment: int, offset: int) -> ir.IntegerValue:
-    mixed = (step * multiplier + increment) % _PRIME
-    mixed = (mixed * mixed + offset) % _PRIME
-    return (mixed * mixed + increment) % _PRIME
+def _fingerprint(step: ir.IntegerValue) -> tuple[ir.IntegerValue, ir.IntegerValue]:
+    # `+ 2 * _PRIME`, a literal above 2**31, makes PySpark compute in 64 bits from here on (its
+    # hash() is a 32-bit integer, whatever type Ibis gives it); it also lifts a negative
+    # remainder above zero.
+    drawn = (step.hash() % _PRIME + 2 * _PRIME) % _PRIME
+    return drawn, (drawn * drawn + 12_345) % _OTHER_PRIME
 
 
 def _variant_table(ordered: OrderedLog) -> ir.Table:
     """One row per variant: events, its fingerprint, cases, total and median duration (in
     microseconds) and case_id, the smallest case id among its cases."""
     steps = ordered.steps
-    # 64-bit arithmetic from the first product on: on PySpark the materialised position and
-    # code are 32-bit integers (row_number()), whatever type Ibis gave them before.
+    # One number per (position, activity): position * activities + code. 64-bit from the first
+    # product on: on PySpark the materialised position and code are 32-bit (row_number()),
+    # whatever type Ibis gave them before.
     step = steps.position.cast("int64") * max(len(ordered.activities), 1) + steps.code
+    first, second = _fingerprint(step)
     per_case = steps.group_by("case_id").agg(
         events=steps.count(),
-        first=_draw(step, *_DRAWS[0]).sum(),
-        second=_draw(step, *_DRAWS[1]).sum(),
-        duration_us=steps.gap_us.fill_null(0).sum(),
+        first=first.sum(),
+        second=second.sum(),
+        start=steps.timestamp.min(),
+        end=steps.timestamp.max(),
     )
+    per_case = per_case.mutate(duration_us=per_case.end.delta(per_case.start, unit="microsecond"))
     return per_case.group_by(["events", "first", "second"]).agg(
         cases=per_case.count(),
         duration_sum=per_case.duration_us.sum(),
@@ -277,7 +318,7 @@ def variants(log: ir.Table | OrderedLog, *, limit: int | None = 100) -> Variants
     id), at most `limit` of them."""
     if limit is not None and limit < 1:
         raise ValueError(f"limit: expected a positive number of variants, got {limit}")
-    with _in_order(log) as ordered, _variant_table(ordered).cache() as table:
+    with _in_order(log) as ordered, materialised(_variant_table(ordered)) as table:
         totals = table.aggregate(cases=table.cases.sum(), variants=table.count()).to_pyarrow()
         total_cases = int(totals["cases"][0].as_py() or 0)
         total_variants = int(totals["variants"][0].as_py() or 0)
@@ -305,11 +346,7 @@ def variants(log: ir.Table | OrderedLog, *, limit: int | None = 100) -> Variants
 def _per_case(log: ir.Table | OrderedLog) -> ir.Table:
     """One row per case: its events and duration_s; no order is needed for either."""
     if isinstance(log, OrderedLog):
-        steps = log.steps
-        return steps.group_by("case_id").agg(
-            events=steps.count(),
-            duration_s=steps.gap_us.fill_null(0).sum().cast("float64") / 1e6,
-        )
+        log = log.steps
     return log.group_by("case_id").agg(
         events=log.count(),
         duration_s=_seconds(log.timestamp.max(), log.timestamp.min()),
