@@ -151,3 +151,23 @@ def test_variants_tell_every_order_apart(db: None, warehouse: Warehouse) -> None
     keys = [(-v.cases, len(v.activities)) for v in found.variants]
     assert keys == sorted(keys)
     assert variants(log, limit=2).variants == found.variants[:2]
+
+
+def test_more_variants_than_are_named_by_number(db: None, warehouse: Warehouse) -> None:
+    """Past 1,000 variants their sequences are fetched by query, not by a list of cases."""
+    names = [f"step {i}" for i in range(11)]
+    sequences = [(a, b, c) for a in names for b in names for c in names]  # 1,331 variants
+    rows = [
+        event(f"case-{i}", name, minute)
+        for i, sequence in enumerate(sequences)
+        for minute, name in enumerate(sequence)
+    ]
+    land_events(warehouse, rows, source_id=4, batch_id=1, link=False)
+    log = event_log(warehouse, LogSpec(source_ids=(4,), case="column:customer_id"))
+    found = variants(log, limit=None)
+    assert found.total_variants == len(found.variants) == 1331
+    assert sorted(tuple(v.activities) for v in found.variants) == sorted(sequences)
+    # all tie at one case and three events, so they come in case id order (text order)
+    assert [tuple(v.activities) for v in variants(log, limit=3).variants] == [
+        tuple(sequences[i]) for i in sorted(range(1331), key=lambda i: f"case-{i}")[:3]
+    ]

@@ -18,7 +18,7 @@ from typing import Any
 import ibis
 import ibis.expr.types as ir
 
-from c360.journeys.eventlog import OrderedLog, materialised, ordered_log
+from c360.journeys.eventlog import OrderedLog, ordered_log
 
 
 @dataclass
@@ -148,7 +148,7 @@ def process_map(log: ir.Table | OrderedLog) -> ProcessMap:
             .to_pyarrow()
             .to_pylist()
         )
-        in_cases = steps.select("case_id", "code", "next_code").distinct()
+        in_cases = steps.select("case_no", "code", "next_code").distinct()
         edge_cases = {
             (row["code"], row["next_code"]): int(row["cases"])
             for row in in_cases.group_by(["code", "next_code"])
@@ -156,7 +156,7 @@ def process_map(log: ir.Table | OrderedLog) -> ProcessMap:
             .to_pyarrow()
             .to_pylist()
         }
-        with_activity = steps.select("case_id", "code").distinct()
+        with_activity = steps.select("case_no", "code").distinct()
         activity_cases = {
             ordered.activities[row["code"]]: int(row["cases"])
             for row in with_activity.group_by("code")
@@ -279,14 +279,14 @@ def _fingerprint(step: ir.IntegerValue) -> tuple[ir.IntegerValue, ir.IntegerValu
 
 def _variant_table(ordered: OrderedLog) -> ir.Table:
     """One row per variant: events, its fingerprint, cases, total and median duration (in
-    microseconds) and case_id, the smallest case id among its cases."""
+    microseconds) and case_no, the number of the case with the smallest case id among them."""
     steps = ordered.steps
     # One number per (position, activity): position * activities + code. 64-bit from the first
     # product on: on PySpark the materialised position and code are 32-bit (row_number()),
     # whatever type Ibis gave them before.
     step = steps.position.cast("int64") * max(len(ordered.activities), 1) + steps.code
     first, second = _fingerprint(step)
-    per_case = steps.group_by("case_id").agg(
+    per_case = steps.group_by("case_no").agg(
         events=steps.count(),
         first=first.sum(),
         second=second.sum(),
@@ -298,18 +298,22 @@ def _variant_table(ordered: OrderedLog) -> ir.Table:
         cases=per_case.count(),
         duration_sum=per_case.duration_us.sum(),
         duration_median=per_case.duration_us.median(),
-        case_id=per_case.case_id.min(),
+        case_no=per_case.case_no.min(),
     )
 
 
-def _sequences(ordered: OrderedLog, cases: ir.Table) -> dict[str, list[str]]:
-    """The activities, in order, of each case in `cases` (a table with a case_id column)."""
-    steps = ordered.steps.semi_join(cases, "case_id")
-    rows = steps.select("case_id", "position", "code").to_pyarrow()
-    rows = rows.sort_by([("case_id", "ascending"), ("position", "ascending")])
-    found: dict[str, list[str]] = {}
-    for case_id, code in zip(rows["case_id"].to_pylist(), rows["code"].to_pylist(), strict=True):
-        found.setdefault(case_id, []).append(ordered.activities[code])
+def _sequences(ordered: OrderedLog, cases: list[int] | ir.Table) -> dict[int, list[str]]:
+    """The activities, in order, of the cases given by number (or as a table of case_no)."""
+    steps = ordered.steps
+    if isinstance(cases, list):
+        steps = steps.filter(steps.case_no.isin(cases))
+    else:
+        steps = steps.semi_join(cases, "case_no")
+    rows = steps.select("case_no", "position", "code").to_pyarrow()
+    rows = rows.sort_by([("case_no", "ascending"), ("position", "ascending")])
+    found: dict[int, list[str]] = {}
+    for case_no, code in zip(rows["case_no"].to_pylist(), rows["code"].to_pylist(), strict=True):
+        found.setdefault(case_no, []).append(ordered.activities[code])
     return found
 
 
@@ -318,21 +322,28 @@ def variants(log: ir.Table | OrderedLog, *, limit: int | None = 100) -> Variants
     id), at most `limit` of them."""
     if limit is not None and limit < 1:
         raise ValueError(f"limit: expected a positive number of variants, got {limit}")
-    with _in_order(log) as ordered, materialised(_variant_table(ordered)) as table:
-        totals = table.aggregate(cases=table.cases.sum(), variants=table.count()).to_pyarrow()
-        total_cases = int(totals["cases"][0].as_py() or 0)
-        total_variants = int(totals["variants"][0].as_py() or 0)
-        top = table.order_by([table.cases.desc(), table.events, table.case_id])
+    with _in_order(log) as ordered:
+        table = _variant_table(ordered)
+        # the totals ride along with the top rows: one pass over the variants
+        table = table.mutate(
+            total_cases=table.cases.sum().over(), total_variants=table.count().over()
+        )
+        top = table.order_by([table.cases.desc(), table.events, table.case_no])
         if limit is not None:
             top = top.limit(limit)
         rows = top.to_pyarrow().to_pylist()
-        sequences = _sequences(ordered, top.select("case_id"))
+        total_cases = int(rows[0]["total_cases"]) if rows else 0
+        total_variants = int(rows[0]["total_variants"]) if rows else 0
+        # The sequences of the cases that stand for the variants shown: named by their numbers
+        # when they are few, else found by the same query again.
+        shown = [row["case_no"] for row in rows]
+        sequences = _sequences(ordered, shown if len(shown) <= 1_000 else top.select("case_no"))
     return Variants(
         total_cases=total_cases,
         total_variants=total_variants,
         variants=[
             Variant(
-                activities=sequences[row["case_id"]],
+                activities=sequences[row["case_no"]],
                 cases=int(row["cases"]),
                 share=int(row["cases"]) / total_cases if total_cases else 0.0,
                 mean_s=int(row["duration_sum"]) / int(row["cases"]) / 1e6,
@@ -346,7 +357,7 @@ def variants(log: ir.Table | OrderedLog, *, limit: int | None = 100) -> Variants
 def _per_case(log: ir.Table | OrderedLog) -> ir.Table:
     """One row per case: its events and duration_s; no order is needed for either."""
     if isinstance(log, OrderedLog):
-        log = log.steps
+        log = log.steps.rename(case_id="case_no")
     return log.group_by("case_id").agg(
         events=log.count(),
         duration_s=_seconds(log.timestamp.max(), log.timestamp.min()),
