@@ -18,7 +18,7 @@ from typing import Any
 import ibis
 import ibis.expr.types as ir
 
-from c360.journeys.eventlog import OrderedLog, ordered_log
+from c360.journeys.eventlog import OrderedLog, materialised, ordered_log
 
 
 @dataclass
@@ -269,37 +269,45 @@ _PRIME = 2**31 - 1
 _OTHER_PRIME = 2**31 - 19
 
 
-def _fingerprint(step: ir.IntegerValue) -> tuple[ir.IntegerValue, ir.IntegerValue]:
-    # `+ 2 * _PRIME`, a literal above 2**31, makes PySpark compute in 64 bits from here on (its
-    # hash() is a 32-bit integer, whatever type Ibis gives it); it also lifts a negative
-    # remainder above zero.
-    drawn = (step.hash() % _PRIME + 2 * _PRIME) % _PRIME
-    return drawn, (drawn * drawn + 12_345) % _OTHER_PRIME
-
-
-def _variant_table(ordered: OrderedLog) -> ir.Table:
-    """One row per variant: events, its fingerprint, cases, total and median duration (in
-    microseconds) and case_no, the number of the case with the smallest case id among them."""
+def _fingerprints(ordered: OrderedLog) -> ir.Table:
+    """One row per case: case_no, events and the two sums of its fingerprint."""
     steps = ordered.steps
     # One number per (position, activity): position * activities + code. 64-bit from the first
     # product on: on PySpark the materialised position and code are 32-bit (row_number()),
-    # whatever type Ibis gave them before.
+    # whatever type Ibis gave them before. `+ 2 * _PRIME`, a literal above 2**31, does the same
+    # for PySpark's 32-bit hash() and lifts a negative remainder above zero.
     step = steps.position.cast("int64") * max(len(ordered.activities), 1) + steps.code
-    first, second = _fingerprint(step)
-    per_case = steps.group_by("case_no").agg(
-        events=steps.count(),
-        first=first.sum(),
-        second=second.sum(),
-        start=steps.timestamp.min(),
-        end=steps.timestamp.max(),
+    drawn = steps.mutate(drawn=(step.hash() % _PRIME + 2 * _PRIME) % _PRIME)  # hashed once
+    return drawn.group_by("case_no").agg(
+        events=drawn.count(),
+        first=drawn.drawn.sum(),
+        second=((drawn.drawn * drawn.drawn + 12_345) % _OTHER_PRIME).sum(),
+    )
+
+
+def _durations(
+    ordered: OrderedLog, members: ir.Table
+) -> dict[tuple[int, int, int], tuple[int, float | None]]:
+    """Total and median case duration (microseconds) per fingerprint of the cases in `members`
+    (rows of _fingerprints())."""
+    steps = ordered.steps
+    key = ["events", "first", "second"]
+    per_case = (
+        steps.join(members, "case_no")
+        .group_by(["case_no", *key])
+        .agg(start=steps.timestamp.min(), end=steps.timestamp.max())
     )
     per_case = per_case.mutate(duration_us=per_case.end.delta(per_case.start, unit="microsecond"))
-    return per_case.group_by(["events", "first", "second"]).agg(
-        cases=per_case.count(),
-        duration_sum=per_case.duration_us.sum(),
-        duration_median=per_case.duration_us.median(),
-        case_no=per_case.case_no.min(),
+    rows = (
+        per_case.group_by(key)
+        .agg(total=per_case.duration_us.sum(), median=per_case.duration_us.median())
+        .to_pyarrow()
+        .to_pylist()
     )
+    return {
+        (row["events"], row["first"], row["second"]): (int(row["total"]), row["median"])
+        for row in rows
+    }
 
 
 def _sequences(ordered: OrderedLog, cases: list[int] | ir.Table) -> dict[int, list[str]]:
@@ -322,8 +330,9 @@ def variants(log: ir.Table | OrderedLog, *, limit: int | None = 100) -> Variants
     id), at most `limit` of them."""
     if limit is not None and limit < 1:
         raise ValueError(f"limit: expected a positive number of variants, got {limit}")
-    with _in_order(log) as ordered:
-        table = _variant_table(ordered)
+    with _in_order(log) as ordered, materialised(_fingerprints(ordered)) as per_case:
+        key = ["events", "first", "second"]
+        table = per_case.group_by(key).agg(cases=per_case.count(), case_no=per_case.case_no.min())
         # the totals ride along with the top rows: one pass over the variants
         table = table.mutate(
             total_cases=table.cases.sum().over(), total_variants=table.count().over()
@@ -334,24 +343,33 @@ def variants(log: ir.Table | OrderedLog, *, limit: int | None = 100) -> Variants
         rows = top.to_pyarrow().to_pylist()
         total_cases = int(rows[0]["total_cases"]) if rows else 0
         total_variants = int(rows[0]["total_variants"]) if rows else 0
-        # The sequences of the cases that stand for the variants shown: named by their numbers
-        # when they are few, else found by the same query again.
-        shown = [row["case_no"] for row in rows]
-        sequences = _sequences(ordered, shown if len(shown) <= 1_000 else top.select("case_no"))
-    return Variants(
-        total_cases=total_cases,
-        total_variants=total_variants,
-        variants=[
+        # Durations and sequences only for the variants shown. While they are few, their cases
+        # are picked by a list of numbers: the first sums of their fingerprints (another
+        # variant sharing one only adds a figure nobody reads) and the case numbers; past
+        # that, by the query that found them, run again.
+        if len(rows) <= 1_000:
+            firsts = sorted({row["first"] for row in rows})
+            members = per_case.filter(per_case.first.isin(firsts))
+            shown: list[int] | ir.Table = [row["case_no"] for row in rows]
+        else:
+            members = per_case.semi_join(top, key)
+            shown = top.select("case_no")
+        durations = _durations(ordered, members)
+        sequences = _sequences(ordered, shown)
+    found = []
+    for row in rows:
+        cases = int(row["cases"])
+        total_us, median_us = durations[(row["events"], row["first"], row["second"])]
+        found.append(
             Variant(
                 activities=sequences[row["case_no"]],
-                cases=int(row["cases"]),
-                share=int(row["cases"]) / total_cases if total_cases else 0.0,
-                mean_s=int(row["duration_sum"]) / int(row["cases"]) / 1e6,
-                median_s=_float(row["duration_median"]) / 1e6,
+                cases=cases,
+                share=cases / total_cases if total_cases else 0.0,
+                mean_s=total_us / cases / 1e6,
+                median_s=_float(median_us) / 1e6,
             )
-            for row in rows
-        ],
-    )
+        )
+    return Variants(total_cases=total_cases, total_variants=total_variants, variants=found)
 
 
 def _per_case(log: ir.Table | OrderedLog) -> ir.Table:
