@@ -22,6 +22,7 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from ibis.backends import BaseBackend
 
@@ -310,7 +311,12 @@ class _DuckDBWriter(BatchWriter):
         key = () if all_new else table_key(table)
         self._seq += 1
         view = f"_c360_incoming_{self._seq}"
-        self._cursor.register(view, incoming)
+        # A stream, scanned once: DuckDB keeps every Arrow *table* an open transaction has
+        # scanned alive until it commits, so an import of many chunks in one transaction would
+        # hold the whole file in memory. A stream's batches are released as they are read.
+        self._cursor.register(
+            view, pa.RecordBatchReader.from_batches(incoming.schema, incoming.to_batches())
+        )
         columns = ", ".join(f'"{name}"' for name in incoming.schema.names)
         sql = f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {view} AS i"
         if key:
@@ -319,23 +325,14 @@ class _DuckDBWriter(BatchWriter):
             # a window drops repeats inside the input when there are any.
             same = " AND ".join(f't."{k}" = i."{k}"' for k in key)
             sql += f" WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE {same})"
-            listed = ", ".join(f'"{k}"' for k in key)
-            distinct = self._cursor.execute(
-                f"SELECT count(*) FROM (SELECT DISTINCT {listed} FROM {view})"
-            )
-            if distinct.fetchone()[0] < incoming.num_rows:
+            if _distinct_rows(incoming, key) < incoming.num_rows:
                 by = ", ".join(f'i."{k}"' for k in key)
                 sql += f" QUALIFY row_number() OVER (PARTITION BY {by}) = 1"
         try:
             inserted = int(self._cursor.execute(sql).fetchone()[0])
-            if table in JOURNALS:
-                journal, keys = JOURNALS[table]
-                listed = ", ".join(f'"{k}"' for k in keys)
-                self._cursor.execute(
-                    f"INSERT INTO {journal} ({listed}) SELECT DISTINCT {listed} FROM {view}"
-                ).fetchall()
         finally:
             self._cursor.unregister(view)
+        self._journal_appended(table, incoming)
         return inserted
 
     def delete_where(self, table: str, column: str, values: list[int]) -> int:
@@ -463,6 +460,13 @@ class _PostgresWriter(BatchWriter):
                 )
             cur.execute(f"DELETE FROM {table} WHERE {column} = ANY(%s)", (values,))
             return int(cur.rowcount)
+
+
+def _distinct_rows(rows: pa.Table, key: tuple[str, ...]) -> int:
+    """How many distinct values of `key` the rows hold, counted by Arrow."""
+    if len(key) == 1:
+        return int(pc.count_distinct(rows.column(key[0]), mode="all").as_py())
+    return int(rows.select(list(key)).group_by(list(key)).aggregate([]).num_rows)
 
 
 def _copy_csv(cur: Any, table: str, columns: str, batch: pa.RecordBatch) -> None:
