@@ -207,3 +207,23 @@ def test_incremental_updates_equal_a_recomputation(warehouse: Warehouse) -> None
     assert profiles == profile_rows(warehouse)
     assert len(incremental) == first.identifiers
     assert ("anonymous_id", "anon-7-0") not in person_map(warehouse)
+
+
+def test_an_update_touching_many_people_rewrites_every_profile_alike(
+    warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import c360.identity.logic as identity_logic
+
+    pop = population()
+    land(warehouse, "customers", pop.customers, source_id=1, batch_id=1)
+    land(warehouse, "events", pop.mails, source_id=4, batch_id=4)
+    update_identity(warehouse=warehouse)
+    # Every update now counts as touching many people: profiles are rewritten whole.
+    monkeypatch.setattr(identity_logic, "_PROFILES_REWRITTEN_ABOVE", 0)
+    land(warehouse, "events", pop.web, source_id=3, batch_id=3)
+    update_identity(warehouse=warehouse, batch_ids=[3])
+    incremental, profiles = identity_rows(warehouse), profile_rows(warehouse)
+    update_identity(warehouse=warehouse)
+    assert incremental == identity_rows(warehouse)
+    assert profiles == profile_rows(warehouse)
+    assert profiles["profile_events"]

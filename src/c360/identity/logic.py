@@ -123,6 +123,8 @@ class IdentityUpdate:
 # Below this many changed identifiers the update recomputes only the people they touch; above
 # it (and above half the map), recomputing everything is cheaper than finding what changed.
 _INCREMENTAL_UP_TO = 1_000_000
+# Above this many touched people an update rewrites all profile tables instead of their rows.
+_PROFILES_REWRITTEN_ABOVE = 50_000
 
 
 def refresh_identity(*, batch_ids: list[int] | None = None) -> str | None:
@@ -210,7 +212,13 @@ def update_identity(
                     "identity_map", fresh, key=("id_type", "id_value"), scope=gone
                 )
                 warehouse.clear("identity_pending")
-                refresh_profiles(warehouse, persons=persons, held=held)
+                touched = int(persons.count().execute())
+                if touched > _PROFILES_REWRITTEN_ABOVE:
+                    # Rewriting most people row by row costs more (and holds more of the
+                    # transaction in memory) than writing every profile afresh, in order.
+                    rebuild_profiles(warehouse, held=held)
+                else:
+                    refresh_profiles(warehouse, persons=persons, held=held)
         recomputed = 0 if not (full or changed) else int(fresh.count().execute())
     return _summary(warehouse, recomputed=recomputed)
 
