@@ -268,6 +268,7 @@ def test_a_query_is_compiled_once_per_shape_and_bound_each_time(
     with any_warehouse.writer() as writer:
         writer.append("events", events(1, ["a", "b"], event=pa.array(["view", "buy"])))
         writer.append("events", events(2, ["c", "d"], event=pa.array(["view", "100% off"])))
+        writer.append("events", events(3, ["e"], event=pa.array(["it's'; --"])))
 
     def run(kind: str, batch_ids: list[int], limit: int = 10) -> list[str]:
         params: dict[str, Any] = {"kind": kind, "batch_ids": batch_ids}
@@ -278,6 +279,7 @@ def test_a_query_is_compiled_once_per_shape_and_bound_each_time(
     assert run("buy", [1, 2]) == ["b"]
     assert run("view", [2, 1]) == ["a", "c"]
     assert run("100% off", [1, 2]) == ["d"]  # a % in a value is a value, not a placeholder
+    assert run("it's'; --", [1, 3]) == ["e"]  # quotes in a value stay inside the value
     assert len(any_warehouse._compiled) == 1  # one shape so far: values only were bound
     assert run("view", [2]) == ["c"]  # a shorter list is another shape
     assert run("view", [1, 2], limit=1) == ["a"]  # and so is another static argument

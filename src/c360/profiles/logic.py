@@ -12,6 +12,7 @@ import json
 import math
 import re
 from collections import defaultdict
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -22,6 +23,8 @@ from c360.sources.logic import NotAllowed, NotFound
 from c360.sources.permissions import Actor, visible_sources
 from c360.warehouse import Warehouse, get_warehouse
 
+# Threads that read a profile's parts side by side (see profile()).
+_READERS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="c360-profile")
 PAGE_SIZE = 25
 SEARCH_LIMIT = 8
 MIN_SEARCH_LENGTH = 2
@@ -362,27 +365,40 @@ def profile(actor: Actor, *, person_id: str) -> Profile:
     """Everything about one person the actor may see."""
     viewer = _viewer(actor)
     warehouse = get_warehouse()
-    identifiers = _identifiers(warehouse, viewer, person_id)
+    records = _Records(person_id=person_id, source_ids=viewer.source_ids)
+    # The parts are independent point reads, run side by side (DuckDB releases the GIL while
+    # it works), each on its thread's own warehouse connection. For a person the viewer may
+    # not see they all come back empty, and the answer is NotFound.
+    parts: dict[str, Future[Any]] = {
+        "identifiers": _READERS.submit(_identifiers, warehouse, viewer, person_id),
+        "customers": _READERS.submit(_query, warehouse, queries.customer_rows, records.scope),
+        "purchases": _READERS.submit(_purchases, warehouse, viewer, records),
+        "latest": _READERS.submit(_query, warehouse, queries.latest_activity, records.scope),
+        "favourites": _READERS.submit(_favourites, warehouse, viewer, records),
+        "errors": _READERS.submit(_errors, warehouse, viewer, records),
+        "links": _READERS.submit(_links, viewer, person_id),
+        "timeline": _READERS.submit(_timeline, warehouse, viewer, person_id, records),
+    }
+    results = {name: future.result() for name, future in parts.items()}
+    identifiers = results["identifiers"]
     if not identifiers:
         # The same answer as _records gives: nothing of the person in the viewer's sources.
         raise NotFound(f"no person {person_id}")
-    records = _Records(person_id=person_id, source_ids=viewer.source_ids)
-    purchases = _purchases(warehouse, viewer, records)
-    latest = _latest(warehouse, records, purchases)
+    purchases = results["purchases"]
     contributing = sorted(
         {viewer.name_of(s.source_id) for ident in identifiers for s in ident.sources}
     )
     return Profile(
         person_id=person_id,
-        who=_who(warehouse, records, identifiers, person_id=person_id),
+        who=_who(results["customers"], identifiers, person_id=person_id),
         purchases=purchases,
-        favourites=_favourites(warehouse, viewer, records),
-        latest=latest,
-        errors=_errors(warehouse, viewer, records),
+        favourites=results["favourites"],
+        latest=_latest(results["latest"][0], purchases),
+        errors=results["errors"],
         identifiers=identifiers,
-        links=_links(viewer, person_id),
+        links=results["links"],
         sources=contributing,
-        timeline=_timeline(warehouse, viewer, person_id, records),
+        timeline=results["timeline"],
     )
 
 
@@ -427,10 +443,8 @@ def timeline(
 
 
 # -- the profile's parts ----------------------------------------------------------------
-def _who(
-    warehouse: Warehouse, records: _Records, identifiers: list[Identifier], *, person_id: str
-) -> Who:
-    rows = _query(warehouse, queries.customer_rows, records.scope)
+def _who(rows: list[dict[str, Any]], identifiers: list[Identifier], *, person_id: str) -> Who:
+    """Who the person is, from their customer records (newest first) and identifiers."""
 
     def latest(column: str) -> Any:
         # Rows come newest first: the latest import that says something wins.
@@ -530,8 +544,7 @@ def _favourites(warehouse: Warehouse, viewer: _Viewer, records: _Records) -> Fav
     )
 
 
-def _latest(warehouse: Warehouse, records: _Records, purchases: Purchases) -> LatestActivity:
-    row = _query(warehouse, queries.latest_activity, records.scope)[0]
+def _latest(row: dict[str, Any], purchases: Purchases) -> LatestActivity:
     moments = [row["last_event"], purchases.total.last_purchase]
     firsts = [row["first_event"], purchases.total.first_purchase]
     return LatestActivity(

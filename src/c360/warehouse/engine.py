@@ -387,8 +387,21 @@ class DuckDBWarehouse(Warehouse):
         return ibis.duckdb.from_connection(self._cursor())
 
     def _fetch_arrow(self, sql: str, values: dict[str, Any]) -> pa.Table:
+        """Run a compiled query as a prepared statement of this thread's connection: DuckDB
+        then parses and plans it once, not on every run."""
         self.ibis()  # the backend sets the session up (time zone) on first use
-        return self._cursor().sql(sql, params=values).to_arrow_table()
+        cursor = self._cursor()
+        prepared: dict[str, str] = self._local.__dict__.setdefault("prepared", {})
+        name = prepared.get(sql)
+        if name is None:
+            name = f"c360_q{len(prepared)}"
+            cursor.execute(f"PREPARE {name} AS {sql}").fetchall()
+            prepared[sql] = name
+        if not values:
+            return cursor.sql(f"EXECUTE {name}").to_arrow_table()
+        # EXECUTE takes literals only; values are plain ints and strings (Warehouse.query).
+        bound = ", ".join(f"{key} := {_literal(value)}" for key, value in values.items())
+        return cursor.sql(f"EXECUTE {name}({bound})").to_arrow_table()
 
     def _execute(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         return list(self._cursor().execute(sql, params).fetchall())
@@ -460,6 +473,15 @@ class _PostgresWriter(BatchWriter):
                 )
             cur.execute(f"DELETE FROM {table} WHERE {column} = ANY(%s)", (values,))
             return int(cur.rowcount)
+
+
+def _literal(value: Any) -> str:
+    """A SQL literal of a query parameter: an integer, or a string with its quotes doubled."""
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise TypeError(f"a query parameter is an int or a str, not {type(value).__name__}")
+    if isinstance(value, int):
+        return str(value)
+    return "'" + value.replace("'", "''") + "'"
 
 
 def _distinct_rows(rows: pa.Table, key: tuple[str, ...]) -> int:
