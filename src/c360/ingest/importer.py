@@ -50,7 +50,7 @@ log = logging.getLogger("c360.ingest")
 
 ERRORS_KEPT = 100  # per-row errors kept on the batch; all of them are in the rejected CSV
 _T = TypeVar("_T")
-CHUNK_ROWS = 122_880  # rows per Arrow batch handed to the writer: one DuckDB row group
+CHUNK_ROWS = 245_760  # rows per Arrow batch handed to the writer: two DuckDB row groups
 
 
 @dataclass(frozen=True)

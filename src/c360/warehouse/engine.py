@@ -309,16 +309,15 @@ class _DuckDBWriter(BatchWriter):
         if incoming is None or incoming.num_rows == 0:
             return 0
         key = () if all_new else table_key(table)
+        names = table_schema(table).names
+        unknown = sorted(set(incoming.schema.names) - set(names))
+        if unknown:
+            raise WarehouseError(f"{table} has no column {', '.join(unknown)}")
         self._seq += 1
         view = f"_c360_incoming_{self._seq}"
-        # A stream, scanned once: DuckDB keeps every Arrow *table* an open transaction has
-        # scanned alive until it commits, so an import of many chunks in one transaction would
-        # hold the whole file in memory. A stream's batches are released as they are read.
-        self._cursor.register(
-            view, pa.RecordBatchReader.from_batches(incoming.schema, incoming.to_batches())
-        )
-        columns = ", ".join(f'"{name}"' for name in incoming.schema.names)
-        sql = f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {view} AS i"
+        given = set(incoming.schema.names)
+        listed = ", ".join(f'i."{n}"' if n in given else f'NULL AS "{n}"' for n in names)
+        sql = f"SELECT {listed} FROM {view} AS i"
         if key:
             # DuckDB keeps no unique index (its ART indexes slow bulk appends and cost
             # memory); an anti-join against the table does the de-duplication instead, and
@@ -328,12 +327,17 @@ class _DuckDBWriter(BatchWriter):
             if _distinct_rows(incoming, key) < incoming.num_rows:
                 by = ", ".join(f'i."{k}"' for k in key)
                 sql += f" QUALIFY row_number() OVER (PARTITION BY {by}) = 1"
-        try:
-            inserted = int(self._cursor.execute(sql).fetchone()[0])
-        finally:
-            self._cursor.unregister(view)
+        # Through a relation, not a registered table: DuckDB keeps every Arrow table an open
+        # transaction scanned by name alive until it commits, so an import of many chunks in
+        # one transaction would hold the whole file in memory. A relation's scan lets go.
+        before = self._count(table)
+        self._cursor.from_arrow(incoming).query(view, sql).insert_into(table)
+        inserted = self._count(table) - before
         self._journal_appended(table, incoming)
         return inserted
+
+    def _count(self, table: str) -> int:
+        return int(self._cursor.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0])
 
     def delete_where(self, table: str, column: str, values: list[int]) -> int:
         placeholders = ", ".join("?" for _ in values)
