@@ -123,6 +123,8 @@ class IdentityUpdate:
 # Below this many changed identifiers the update recomputes only the people they touch; above
 # it (and above half the map), recomputing everything is cheaper than finding what changed.
 _INCREMENTAL_UP_TO = 1_000_000
+# Share of the map above which a change's reach is recomputed whole (see update_identity).
+_FULL_ABOVE_SHARE = 0.15
 # Above this many touched people an update rewrites all profile tables instead of their rows.
 _PROFILES_REWRITTEN_ABOVE = 50_000
 
@@ -183,6 +185,14 @@ def update_identity(
             or (changed > _INCREMENTAL_UP_TO and changed * 2 > mapped)
             or profiles_missing(warehouse)
         )
+        nodes = None
+        if not full and changed:
+            nodes = _scope_nodes(warehouse, seeds, rules, held)
+            reach = int(nodes.count().execute())
+            # A change that reaches a large part of the map is recomputed whole: at a million
+            # customers, 1.9 million identifiers (23% of the map) took longer row by row
+            # (562 s) than everything from scratch (402 s).
+            full = reach > _INCREMENTAL_UP_TO and reach > mapped * _FULL_ABOVE_SHARE
         if full:
             identifiers = warehouse.table("identifiers")
             fresh = held.keep(_stamped(people(identifiers, rules=rules, held=held)))
@@ -191,8 +201,7 @@ def update_identity(
                 warehouse.insert_rows("identity_map", fresh.order_by("person_id"))
                 warehouse.clear("identity_pending")
                 rebuild_profiles(warehouse, held=held)
-        elif changed:
-            nodes = _scope_nodes(warehouse, seeds, rules, held)
+        elif nodes is not None:
             scope = _scope_rows(warehouse, nodes, seeds)
             fresh = held.keep(_stamped(people(scope, rules=rules, held=held)))
             fresh = held.keep(_recounted(warehouse, fresh))
