@@ -457,6 +457,15 @@ def test_a_cluster_restricts_the_log_to_its_cases(shop: Shop) -> None:
     )
     assert wrong.status_code == 422
     assert "grouped cases by &#x27;column:customer_id&#x27;" in wrong.content.decode()
+    # Each cluster's own process map is a link away from the clustering result.
+    result_page = client.get(reverse("analysis-detail", args=[clustered.pk])).content.decode()
+    link = f"{reverse('journey-map')}?cluster={clustered.pk}:{cluster['cluster']}"
+    assert link in result_page
+    own_map = client.get(link)
+    assert own_map.status_code == 200
+    assert _payload(own_map.content.decode())["cases"] == cluster["size"]
+    assert client.get(f"{reverse('journey-map')}?cluster={clustered.pk}:99").status_code == 400
+    assert client_for(shop.viewer).get(link).status_code in {403, 404}
 
 
 @pytest.mark.django_db(transaction=True)

@@ -66,12 +66,15 @@ def check_spec(actor: Actor, data: Any) -> LogSpec:
 class Subject:
     spec: LogSpec
     run: AnalysisRun | None
+    cluster: str | None = None  # "<clustering run>:<cluster>", when the log is one cluster's
 
     @property
     def query(self) -> str:
         """The address parameters naming this subject, for links and fragments."""
         if self.run is not None:
             return urlencode({"run": self.run.pk})
+        if self.cluster is not None:  # its case ids would make the address too long
+            return urlencode({"cluster": self.cluster})
         return urlencode({"spec": json.dumps(self.spec.to_dict(), separators=(",", ":"))})
 
     @property
@@ -102,14 +105,30 @@ def _subject(request: HttpRequest) -> Subject:
             raise ValueError(f"run: expected a run number, got {run_id!r}") from None
         run = analyses.get_run(request.user, number)
         return Subject(spec=check_spec(request.user, run.spec), run=run)
+    cluster = params.get("cluster")
+    if cluster:
+        return _cluster_subject(request.user, cluster)
     text = params.get("spec")
     if not text:
-        raise ValueError("spec: say which event log to show (a run or a log spec)")
+        raise ValueError("spec: say which event log to show (a run, a cluster or a log spec)")
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ValueError(f"spec: not valid JSON ({exc.msg} at character {exc.pos})") from None
     return Subject(spec=check_spec(request.user, data), run=None)
+
+
+def _cluster_subject(user: Actor, value: str) -> Subject:
+    """The log of a clustering run restricted to the cases of one of its clusters."""
+    run_id, _, number = value.partition(":")
+    if not run_id.isdigit() or not number.isdigit():
+        raise ValueError(f"cluster: expected <run>:<cluster>, got {value!r}")
+    run = analyses.get_run(user, int(run_id))
+    if run.kind != "clustering":
+        raise ValueError(f"cluster: run #{run.pk} is a {run.kind} run, not a clustering")
+    cases = _cluster_cases(user, value, str(run.spec.get("case")))
+    spec = check_spec(user, {**run.spec, "cases": cases})
+    return Subject(spec=spec, run=None, cluster=value)
 
 
 def _invalid(request: HttpRequest, message: str, *, fragment: bool = False) -> HttpResponse:
