@@ -132,8 +132,16 @@ def wait_for(run_id: int, done: Callable[[AnalysisRun], bool], timeout: float = 
     from c360.analyses.models import AnalysisRun
 
     deadline = time.monotonic() + timeout
+    from django.db import OperationalError
+
     while True:
-        run = AnalysisRun.objects.get(pk=run_id)
+        try:
+            run = AnalysisRun.objects.get(pk=run_id)
+        except OperationalError as exc:  # the in-memory test database's shared cache
+            if "locked" not in str(exc):  # reports a table a run is writing as locked
+                raise
+            time.sleep(0.05)
+            continue
         if done(run) or time.monotonic() > deadline:
             return run
         time.sleep(0.1)

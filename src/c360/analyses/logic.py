@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from django.contrib.auth.models import User
 from django.db.models import QuerySet
@@ -178,15 +178,17 @@ def start_run(
     name = (name or "").strip() or f"{found.label} of {', '.join(source_names)}"
     if len(name) > 200:
         raise ValueError("name: at most 200 characters")
-    run = AnalysisRun.objects.create(
-        owner=owner,
-        api_token=actor if isinstance(actor, ApiToken) else None,
-        name=name,
-        kind=kind,
-        spec=checked_spec,
-        params=checked_params,
-        algorithm=str(checked_params.get("algorithm", "")),
-        stage="waiting to start",
+    run = _retrying(
+        lambda: AnalysisRun.objects.create(
+            owner=owner,
+            api_token=actor if isinstance(actor, ApiToken) else None,
+            name=name,
+            kind=kind,
+            spec=checked_spec,
+            params=checked_params,
+            algorithm=str(checked_params.get("algorithm", "")),
+            stage="waiting to start",
+        )
     )
     if not background:
         _execute(run.pk)
@@ -206,22 +208,31 @@ def start_run(
     return run
 
 
-def _update(run_id: int, when: str, /, **fields: Any) -> int:
-    """Update the run if its status is `when`; how many rows changed (0 or 1).
+_R = TypeVar("_R")
 
-    SQLite's shared cache (the in-memory test database) reports a locked table at once
-    instead of waiting for it, so a write the worker must not lose is tried again.
+
+def _retrying(call: Callable[[], _R]) -> _R:
+    """`call()`, tried again while SQLite reports the table locked.
+
+    SQLite's shared cache (the in-memory test database) reports a table another thread is
+    writing as locked at once instead of waiting for it, and runs write from their threads
+    while requests create and read runs.
     """
     from django.db import OperationalError
 
     for attempt in range(100):
         try:
-            return AnalysisRun.objects.filter(pk=run_id, status=when).update(**fields)
+            return call()
         except OperationalError as exc:
             if "locked" not in str(exc) or attempt == 99:
                 raise
             time.sleep(0.05)
-    return 0  # not reached: the last attempt returns or raises
+    raise AssertionError("not reached: the last attempt returns or raises")
+
+
+def _update(run_id: int, when: str, /, **fields: Any) -> int:
+    """Update the run if its status is `when`; how many rows changed (0 or 1)."""
+    return _retrying(lambda: AnalysisRun.objects.filter(pk=run_id, status=when).update(**fields))
 
 
 def _execute(run_id: int) -> None:
@@ -233,7 +244,7 @@ def _execute(run_id: int) -> None:
     )
     if not claimed:  # cancelled (or deleted) while it waited for a slot
         return
-    run = AnalysisRun.objects.get(pk=run_id)
+    run = _retrying(lambda: AnalysisRun.objects.get(pk=run_id))
 
     def progress(fraction: float, stage: str) -> None:
         # One statement both records the progress and notices a cancel: once the run is no
