@@ -18,8 +18,6 @@ import ibis.expr.types as ir
 from c360.warehouse import Warehouse
 
 IDENTITY_MAP = "identity_map"
-# The column that is a record's key in `identifiers.record_id`, per record table.
-RECORD_KEY = {"events": "event_id", "customers": "record_id", "orders": "record_id"}
 
 # Activities of the latest-activity panel: normalised event names (lower case, words joined by
 # "_") and the extra condition under which an event counts, where a name alone is not enough.
@@ -53,26 +51,10 @@ def _mine(warehouse: Warehouse, table: str, person_id: str, source_ids: Sequence
     return rows.filter((rows.person_id == person_id) & rows.source_id.isin(list(source_ids)))
 
 
-def person_records(warehouse: Warehouse, *, person_id: str, source_ids: Sequence[int]) -> ir.Table:
-    """(record_table, record_id) of every record of the person in the given sources.
-
-    Which records are a person's is decided when the profile tables are written; see
-    c360.identity.serving.person_records.
-    """
-    mine = _mine(warehouse, "profile_identifiers", person_id, source_ids)
-    return mine.select("record_table", "record_id").distinct()
-
-
 def person_found(warehouse: Warehouse, *, person_id: str, source_ids: Sequence[int]) -> ir.Table:
     """One row when the person has a record in the given sources."""
     mine = _mine(warehouse, "profile_identifiers", person_id, source_ids)
     return mine.select("person_id").limit(1)
-
-
-def person_exists(warehouse: Warehouse, *, person_id: str) -> ir.Table:
-    """One row when the identity map knows the person (visible or not)."""
-    identity = warehouse.table(IDENTITY_MAP)
-    return identity.filter(identity.person_id == person_id).select("person_id").limit(1)
 
 
 def customer_rows(warehouse: Warehouse, *, person_id: str, source_ids: Sequence[int]) -> ir.Table:
