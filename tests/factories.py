@@ -8,11 +8,18 @@ ones the logic refuses to create, and then check how the app treats it.
 from __future__ import annotations
 
 import itertools
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from django.contrib.auth.models import User
+from django.db import OperationalError
 
 from c360.accounts.logic import create_user
 from c360.sources.models import DataSource, Grant, SourceKind, Visibility
+
+if TYPE_CHECKING:
+    from c360.analyses.models import AnalysisRun
 
 PASSWORD = "correct-horse-battery-staple"
 
@@ -71,3 +78,23 @@ def grant(
         },
     )
     return grant_obj
+
+
+def wait_for(
+    run_id: int, done: Callable[[AnalysisRun], bool], *, timeout: float = 30
+) -> AnalysisRun:
+    """The analysis run once `done(run)` holds, or as it is when `timeout` seconds passed."""
+    from c360.analyses.models import AnalysisRun
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            run = AnalysisRun.objects.get(pk=run_id)
+        except OperationalError as exc:  # the in-memory test database's shared cache
+            if "locked" not in str(exc):  # reports a table a run is writing as locked
+                raise
+            time.sleep(0.05)
+            continue
+        if done(run) or time.monotonic() > deadline:
+            return run
+        time.sleep(0.1)

@@ -4,7 +4,6 @@ tokens, a public shop source with a landed journey log and a private source."""
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -14,7 +13,6 @@ import pytest
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
-    from c360.analyses.models import AnalysisRun
     from c360.sources.models import DataSource
     from c360.warehouse import Warehouse
 
@@ -126,22 +124,3 @@ def gate() -> Iterator[Gate]:
     finally:
         opened.release.set()
         logic.unregister("gate")
-
-
-def wait_for(run_id: int, done: Callable[[AnalysisRun], bool], timeout: float = 30) -> AnalysisRun:
-    from c360.analyses.models import AnalysisRun
-
-    deadline = time.monotonic() + timeout
-    from django.db import OperationalError
-
-    while True:
-        try:
-            run = AnalysisRun.objects.get(pk=run_id)
-        except OperationalError as exc:  # the in-memory test database's shared cache
-            if "locked" not in str(exc):  # reports a table a run is writing as locked
-                raise
-            time.sleep(0.05)
-            continue
-        if done(run) or time.monotonic() > deadline:
-            return run
-        time.sleep(0.1)

@@ -9,9 +9,10 @@ import pytest
 from c360.analyses import logic
 from c360.analyses.models import AnalysisRun, RunStatus
 from c360.warehouse import Warehouse
+from factories import wait_for
 from sources.api_helpers import Api, assert_error
 
-from .conftest import Gate, World, wait_for
+from .conftest import Gate, World
 
 FUNNEL = {"steps": ["home", "product", "order"], "breakdown": "device_category"}
 

@@ -6,21 +6,18 @@ from __future__ import annotations
 
 import json
 import re
-import time
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlencode, urlparse
 
 import pytest
 from django.contrib.auth.models import User
-from django.db import OperationalError
 from django.test import Client
 from django.urls import reverse
 
 from c360.analyses import logic as analyses
 from c360.analyses.models import AnalysisRun, RunStatus
 from c360.sources.models import DataSource, SourceKind, Visibility
-from factories import grant, make_admin, make_source, make_staff
+from factories import grant, make_admin, make_source, make_staff, wait_for
 from journeys.logs import event, land_events
 
 if TYPE_CHECKING:
@@ -108,21 +105,6 @@ def _form(shop: Shop, **more: Any) -> dict[str, Any]:
     }
     data.update(more)
     return data
-
-
-def wait_for(run_id: int, done: Callable[[AnalysisRun], bool], timeout: float = 60) -> AnalysisRun:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            run = AnalysisRun.objects.get(pk=run_id)
-        except OperationalError as exc:  # the in-memory test database's shared cache
-            if "locked" not in str(exc):  # reports a table a run is writing as locked
-                raise
-            time.sleep(0.05)
-            continue
-        if done(run) or time.monotonic() > deadline:
-            return run
-        time.sleep(0.1)
 
 
 # -- who may see the pages -------------------------------------------------------------------
@@ -363,7 +345,7 @@ def test_a_process_map_run_shows_progress_then_its_stored_map(shop: Shop) -> Non
     run = AnalysisRun.objects.get(name="Shop map")
     assert response["Location"] == reverse("journey-run", args=[run.pk])
     assert run.kind == "process_map" and run.params == {"measure": "cases", "bins": 10}
-    done = wait_for(run.pk, lambda r: r.is_finished)
+    done = wait_for(run.pk, lambda r: r.is_finished, timeout=60)
     assert done.status == RunStatus.DONE, done.error
     page = client.get(response["Location"]).content.decode()
     payload = _payload(page)
@@ -400,7 +382,7 @@ def test_models_side_by_side_with_quality_and_downloads(shop: Shop) -> None:
     response = client.post(url, form)
     assert response.status_code == 302, response.content.decode()[:3000]
     ids = [int(i) for i in parse_qs(urlparse(response["Location"]).query)["runs"][0].split(",")]
-    runs = [wait_for(i, lambda r: r.is_finished) for i in ids]
+    runs = [wait_for(i, lambda r: r.is_finished, timeout=60) for i in ids]
     assert [r.algorithm for r in runs] == ["alpha", "heuristics", "inductive"]
     assert all(r.status == RunStatus.DONE for r in runs), [r.error for r in runs]
     page = client.get(response["Location"]).content.decode()
@@ -427,7 +409,7 @@ def test_models_side_by_side_with_quality_and_downloads(shop: Shop) -> None:
     more = parse_qs(urlparse(started["Location"]).query)["runs"][0].split(",")
     assert len(more) == 3 and not set(more) & {str(i) for i in ids}
     for run_id in more:
-        assert wait_for(int(run_id), lambda r: r.is_finished).status == RunStatus.DONE
+        assert wait_for(int(run_id), lambda r: r.is_finished, timeout=60).status == RunStatus.DONE
     refused = client_for(shop.viewer).post(
         reverse("journey-models-start"), {"spec": json.dumps(shop.spec())}
     )
@@ -499,7 +481,7 @@ def test_start_forms_of_clustering_decision_and_funnel_runs(shop: Shop) -> None:
         (new,) = set(AnalysisRun.objects.values_list("pk", flat=True)) - before
         run = AnalysisRun.objects.get(pk=new)
         assert run.kind == kind and response["Location"] == reverse("analysis-detail", args=[new])
-        assert wait_for(new, lambda r: r.is_finished).status == RunStatus.DONE
+        assert wait_for(new, lambda r: r.is_finished, timeout=60).status == RunStatus.DONE
     assert AnalysisRun.objects.get(kind="funnel").params["steps"] == ["home", "product", "order"]
     assert AnalysisRun.objects.get(kind="decision").params["attributes"] == ["device_category"]
 
