@@ -387,3 +387,31 @@ def test_a_strict_import_rejects_a_bad_row_after_the_first_chunks(
     assert batch.errors_sample[0]["row"] == 550_001
     assert warehouse.count("events") == 0
     assert warehouse.count("identifiers") == 0
+
+
+def test_repeated_rows_of_a_first_import_land_once(
+    source: DataSource, warehouse: Warehouse, tmp_path: Path
+) -> None:
+    """A new source's chunks skip the warehouse's de-duplication only when their keys are new:
+    a row repeated in its own chunk, or in a later chunk, still lands once."""
+    lines = [f"C{i},visit,2024-03-01 10:00:00" for i in range(300_000)]
+    lines[10] = lines[20]  # twice in the first chunk
+    lines[299_999] = lines[5]  # again in the second chunk
+    path = tmp_path / "repeats.csv"
+    path.write_text("customer_id,action_type,time\n" + "\n".join(lines) + "\n")
+    batch = _import(source, path)
+    assert batch.status == BatchStatus.DONE, batch.error
+    assert (batch.rows_accepted, batch.rows_inserted, batch.rows_duplicate) == (300_000, 299_998, 2)
+    assert warehouse.count("events") == 299_998
+    assert warehouse.count("identifiers") == 299_998
+
+
+def test_new_keys_tell_repeats_within_and_across_chunks() -> None:
+    from c360.ingest.importer import _NewKeys
+
+    keys = _NewKeys()
+    assert keys.add(pa.chunked_array([pa.array([5, 1, 9], pa.uint64())]))
+    assert not keys.add(pa.chunked_array([pa.array([2, 9], pa.uint64())]))  # 9 seen before
+    assert not keys.add(pa.chunked_array([pa.array([7, 7], pa.uint64())]))  # 7 twice
+    assert keys.add(pa.chunked_array([pa.array([3, 4, 6, 8], pa.uint64())]))
+    assert keys.add(pa.chunked_array([pa.array([], pa.uint64())]))

@@ -242,38 +242,42 @@ def import_file(
         total = inserted = 0
         try:
             stream = staging.db.sql(
-                f"SELECT {_output_columns(plan)}, _errors FROM staged"
+                f"SELECT {_output_columns(plan)}, hash(f__key) AS _key_hash, _errors FROM staged"
             ).to_arrow_reader(CHUNK_ROWS)
         except duckdb.Error as exc:
             raise explain_read_error(staging.source, str(exc)) from None
+        warehouse = get_warehouse()
         # DuckDB computes the next chunk on another thread while the warehouse writes this one.
         # The stream is closed on the way out, so a strict reject half-way through the file
         # leaves the staging connection free to count the bad rows.
-        prepare = functools.partial(
-            _prepare, table=table, lineage=lineage, identifiers=mapping.identifiers
-        )
-        with (
-            stream,
-            get_warehouse().writer() as writer,
-            _prefetched(prepare(_chunks(stream, staging))) as chunks,
-        ):
-            for chunk, bad_mask, landed, identifiers in chunks:
-                if bad_mask is not None:
-                    if batch.mode == ImportMode.STRICT:
-                        raise _StrictReject  # the handler counts and samples the whole file
-                    offsets = pc.indices_nonzero(bad_mask).to_pylist()
-                    bad_rows.extend(total + 1 + i for i in offsets)
-                    if len(errors_sample) < ERRORS_KEPT:
-                        errors_sample.extend(_errors_of(chunk, offsets, total, ERRORS_KEPT))
-                added = writer.append(table, landed)
-                inserted += added
-                if added:
-                    # The identifiers ride in the same transaction as their records; when
-                    # every record of the chunk was new, so are its identifiers.
-                    writer.append("identifiers", identifiers, all_new=added == landed.num_rows)
-                total += chunk.num_rows
-                share = _read_share(staging, total)
-                _progress(batch, on_progress, "importing rows", 0.05 + 0.9 * share, save=False)
+        with stream, warehouse.writer() as writer:
+            # Asked inside the write transaction, so no other import of the source slips in.
+            fresh = warehouse.count(table, source_id=batch.source_id) == 0
+            prepare = functools.partial(
+                _prepare,
+                table=table,
+                lineage=lineage,
+                identifiers=mapping.identifiers,
+                new_keys=_NewKeys() if fresh else None,
+            )
+            with _prefetched(prepare(_chunks(stream, staging))) as chunks:
+                for chunk, bad_mask, landed, identifiers, all_new in chunks:
+                    if bad_mask is not None:
+                        if batch.mode == ImportMode.STRICT:
+                            raise _StrictReject  # the handler counts and samples the whole file
+                        offsets = pc.indices_nonzero(bad_mask).to_pylist()
+                        bad_rows.extend(total + 1 + i for i in offsets)
+                        if len(errors_sample) < ERRORS_KEPT:
+                            errors_sample.extend(_errors_of(chunk, offsets, total, ERRORS_KEPT))
+                    added = writer.append(table, landed, all_new=all_new)
+                    inserted += added
+                    if added:
+                        # The identifiers ride in the same transaction as their records; when
+                        # every record of the chunk was new, so are its identifiers.
+                        writer.append("identifiers", identifiers, all_new=added == landed.num_rows)
+                    total += chunk.num_rows
+                    share = _read_share(staging, total)
+                    _progress(batch, on_progress, "importing rows", 0.05 + 0.9 * share, save=False)
             if total == 0:
                 raise FileProblem("The file has a header but no rows.")
             if len(bad_rows) == total:
@@ -368,8 +372,10 @@ def _prepare(
     table: str,
     lineage: _Lineage,
     identifiers: dict[str, str] | None,
-) -> Iterator[tuple[pa.Table, pa.ChunkedArray | None, pa.Table, pa.Table]]:
-    """Each chunk with its bad-row mask, its rows as they land and their identifiers.
+    new_keys: _NewKeys | None,
+) -> Iterator[tuple[pa.Table, pa.ChunkedArray | None, pa.Table, pa.Table, bool]]:
+    """Each chunk with its bad-row mask, its rows as they land, their identifiers, and whether
+    every landing row is known to be new.
 
     Runs on the reading thread: Arrow's compute functions release the GIL, so this work
     overlaps the warehouse writing the chunk before.
@@ -378,8 +384,36 @@ def _prepare(
     for chunk in chunks:
         good, bad_mask = _split(chunk)
         landed = lineage.add(good, first_row=first_row, keep=bad_mask)
-        yield chunk, bad_mask, landed, identifiers_of(table=table, rows=landed, custom=identifiers)
+        hashes = landed.column("_key_hash")
+        landed = landed.drop_columns(["_key_hash"])
+        all_new = new_keys is not None and new_keys.add(hashes)
+        rows_identifiers = identifiers_of(table=table, rows=landed, custom=identifiers)
+        yield chunk, bad_mask, landed, rows_identifiers, all_new
         first_row += chunk.num_rows
+
+
+class _NewKeys:
+    """The 64-bit hashes of the keys an import has seen, to tell a chunk of only new rows.
+
+    Used when the source held no rows of the table before the import: a chunk whose key
+    hashes repeat neither among themselves nor earlier chunks' then needs no de-duplication
+    in the warehouse, which saves it a join with every row landed so far. A hash collision
+    only costs that saving: the chunk goes through the warehouse's de-duplication.
+    """
+
+    def __init__(self) -> None:
+        self._seen = np.empty(0, dtype=np.uint64)  # sorted
+
+    def add(self, hashes: pa.ChunkedArray) -> bool:
+        """Remember `hashes`; True when none of them was seen before or repeats."""
+        incoming = np.sort(hashes.to_numpy())
+        repeats = bool(incoming.size > 1 and (incoming[1:] == incoming[:-1]).any())
+        if self._seen.size and incoming.size:
+            at = np.minimum(np.searchsorted(self._seen, incoming), self._seen.size - 1)
+            repeats = repeats or bool((self._seen[at] == incoming).any())
+        # Two sorted runs: the stable sort (timsort) merges them in one linear pass.
+        self._seen = np.sort(np.concatenate([self._seen, incoming]), kind="stable")
+        return not repeats
 
 
 def _split(chunk: pa.Table) -> tuple[pa.Table, pa.ChunkedArray | None]:

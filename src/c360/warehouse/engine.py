@@ -323,6 +323,12 @@ class _DuckDBWriter(BatchWriter):
             # memory); an anti-join against the table does the de-duplication instead, and
             # a window drops repeats inside the input when there are any.
             same = " AND ".join(f't."{k}" = i."{k}"' for k in key)
+            source = _single_source(incoming)
+            if source is not None:
+                # Keys are made per source (the importer hashes the source id into each), so
+                # only that source's rows can match: a constant filter that lets DuckDB skip
+                # the row groups of every other source instead of joining all of them.
+                same += f' AND t."source_id" = {source}'
             sql += f" WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE {same})"
             if _distinct_rows(incoming, key) < incoming.num_rows:
                 by = ", ".join(f'i."{k}"' for k in key)
@@ -486,6 +492,18 @@ def _literal(value: Any) -> str:
     if isinstance(value, int):
         return str(value)
     return "'" + value.replace("'", "''") + "'"
+
+
+def _single_source(rows: pa.Table) -> int | None:
+    """The one source id all `rows` carry, or None (no such column, nulls or several)."""
+    if "source_id" not in rows.column_names:
+        return None
+    column = rows.column("source_id")
+    if column.null_count:
+        return None
+    bounds = pc.min_max(column)
+    low, high = bounds["min"].as_py(), bounds["max"].as_py()
+    return int(low) if low == high else None
 
 
 def _distinct_rows(rows: pa.Table, key: tuple[str, ...]) -> int:
