@@ -47,7 +47,8 @@ def identifiers_of(
     key = _KEY_COLUMN.get(table, "record_id")
     parts = []
     for id_type in IDENTIFIER_FIELDS.get(table, ()):
-        if id_type in rows.column_names:
+        # A column the file does not fill is all null: it holds no identifier.
+        if id_type in rows.column_names and rows.column(id_type).null_count < rows.num_rows:
             parts.append(_rows_of(rows, table, key, id_type, rows.column(id_type), region))
     if custom:
         json_column = _json_column(table)

@@ -51,6 +51,8 @@ log = logging.getLogger("c360.ingest")
 ERRORS_KEPT = 100  # per-row errors kept on the batch; all of them are in the rejected CSV
 _T = TypeVar("_T")
 CHUNK_ROWS = 245_760  # rows per Arrow batch handed to the writer: two DuckDB row groups
+# The first chunk is one row group: the warehouse starts writing while the rest is read.
+FIRST_CHUNK_ROWS = CHUNK_ROWS // 2
 
 
 @dataclass(frozen=True)
@@ -456,14 +458,16 @@ def _chunk_pool() -> pa.MemoryPool:
 
 
 def _chunks(reader: pa.RecordBatchReader, staging: _Staging) -> Iterator[pa.Table]:
-    """The stream grouped into tables of about CHUNK_ROWS rows.
+    """The stream grouped into tables of CHUNK_ROWS rows (the first of FIRST_CHUNK_ROWS).
 
     DuckDB hands out batches of a few thousand rows; one contiguous table per chunk lets
-    the warehouse write whole row groups in parallel.
+    the warehouse write whole row groups in parallel. Nothing is written until the first
+    chunk is read, so that one is smaller.
     """
     pool = _chunk_pool()
     pending: list[pa.RecordBatch] = []
     rows = 0
+    size = FIRST_CHUNK_ROWS
     while True:
         try:
             batch = reader.read_next_batch()
@@ -474,13 +478,15 @@ def _chunks(reader: pa.RecordBatchReader, staging: _Staging) -> Iterator[pa.Tabl
             raise explain_read_error(staging.source, str(exc)) from None
         pending.append(batch)
         rows += batch.num_rows
-        if rows >= CHUNK_ROWS:
-            # Exactly CHUNK_ROWS rows: whole row groups, which the warehouse never has to
-            # merge later; the rest starts the next chunk.
-            table = pa.Table.from_batches(pending).combine_chunks(memory_pool=pool)
-            while table.num_rows >= CHUNK_ROWS:
-                yield table.slice(0, CHUNK_ROWS)
-                table = table.slice(CHUNK_ROWS)
+        if rows >= size:
+            # Whole row groups, which the warehouse never has to merge later. Only the rows
+            # of the chunk are copied: the rest starts the next chunk as DuckDB's batches, so
+            # no remainder keeps a whole copied chunk alive.
+            table = pa.Table.from_batches(pending)
+            while table.num_rows >= size:
+                yield table.slice(0, size).combine_chunks(memory_pool=pool)
+                table = table.slice(size)
+                size = CHUNK_ROWS
             pending, rows = table.to_batches(), table.num_rows
     if rows:
         yield pa.Table.from_batches(pending).combine_chunks(memory_pool=pool)
