@@ -78,7 +78,8 @@ def _rows_of(
             "raw_value": raw,
         }
     )
-    return out.filter(present)
+    # Filtering copies every column: skip it when every row has the identifier.
+    return out if values.null_count == 0 else out.filter(present)
 
 
 def _constant(value: str, n: int) -> pa.Array:

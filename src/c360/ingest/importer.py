@@ -83,7 +83,7 @@ class _Staging:
             ":memory:",
             config={
                 "threads": 2,
-                "memory_limit": "256MB",
+                "memory_limit": "128MB",
                 "temp_directory": str(workdir / "spill"),
                 "preserve_insertion_order": True,
             },
@@ -483,10 +483,12 @@ def _chunks(reader: pa.RecordBatchReader, staging: _Staging) -> Iterator[pa.Tabl
             # of the chunk are copied: the rest starts the next chunk as DuckDB's batches, so
             # no remainder keeps a whole copied chunk alive.
             table = pa.Table.from_batches(pending)
+            pending = []  # while the chunk is on its way, only the rest stays referenced
             while table.num_rows >= size:
-                yield table.slice(0, size).combine_chunks(memory_pool=pool)
+                chunk = table.slice(0, size).combine_chunks(memory_pool=pool)
                 table = table.slice(size)
                 size = CHUNK_ROWS
+                yield chunk
             pending, rows = table.to_batches(), table.num_rows
     if rows:
         yield pa.Table.from_batches(pending).combine_chunks(memory_pool=pool)
