@@ -295,6 +295,25 @@ def test_a_token_with_the_analyze_permission_reads_its_sources_only(shop: Shop) 
     assert _get(shop.reader_token, "/api/profiles/search?q=anna")[0]["person_id"] == ANNA
 
 
+def test_order_lines_count_only_with_an_order_the_caller_may_see(shop: Shop) -> None:
+    from c360.accounts.logic import create_token
+
+    # Lines and products, but not the orders they belong to: no purchases, no favourites.
+    token = create_token(
+        name="catalogue sync",
+        created_by=shop.admin,
+        source_ids=[shop.sources[key].pk for key in ("crm", "lines", "products")],
+        permissions=["analyze"],
+    ).secret
+    profile = _get(token, f"/api/profiles/{ANNA}")
+
+    assert profile["who"]["name"] == "Anna de Vries"
+    assert profile["purchases"]["total"]["orders"] == 0
+    assert profile["purchases"]["total"]["items"] == 0
+    assert profile["favourites"] == {"products": [], "brands": [], "categories": []}
+    assert profile["timeline"]["total"] == 0
+
+
 ENDPOINTS = [
     f"/api/profiles/{ANNA}",
     f"/api/profiles/{ANNA}/timeline",
