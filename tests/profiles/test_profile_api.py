@@ -314,6 +314,48 @@ def test_order_lines_count_only_with_an_order_the_caller_may_see(shop: Shop) -> 
     assert profile["timeline"]["total"] == 0
 
 
+@pytest.mark.parametrize(
+    ("who", "person"), [("admin", ANNA), ("admin", BRAM), ("admin", HOUSEHOLD), ("viewer", ANNA)]
+)
+def test_the_profile_is_the_json_its_schema_gives(shop: Shop, who: str, person: str) -> None:
+    # The endpoint renders the profile without validating it again: the JSON must be exactly
+    # what validating it against ProfileOut (the OpenAPI contract) gives.
+    from dataclasses import asdict
+
+    from c360.profiles import logic
+    from c360.profiles.schemas import ProfileOut
+    from c360.web.api import api
+
+    actor = getattr(shop, who)
+    response = _client(actor).get(f"/api/profiles/{person}")
+
+    validated = ProfileOut.model_validate(asdict(logic.profile(actor, person_id=person)))
+    expected = api.renderer.render(None, validated.model_dump(), response_status=200)  # type: ignore[arg-type]
+    assert response.content.decode() == expected
+    assert response["Content-Type"] == api.get_content_type()
+
+
+@pytest.mark.parametrize("query", ["", "?channel=email", "?page=2"])
+def test_the_timeline_is_the_json_its_schema_gives(shop: Shop, query: str) -> None:
+    from dataclasses import asdict
+
+    from c360.profiles import logic
+    from c360.profiles.schemas import TimelinePageOut
+    from c360.web.api import api
+
+    response = _client(shop.admin).get(f"/api/profiles/{ANNA}/timeline{query}")
+
+    page = logic.timeline(
+        shop.admin,
+        person_id=ANNA,
+        channel="email" if "email" in query else None,
+        page=2 if "page" in query else 1,
+    )
+    validated = TimelinePageOut.model_validate(asdict(page))
+    expected = api.renderer.render(None, validated.model_dump(), response_status=200)  # type: ignore[arg-type]
+    assert response.content.decode() == expected
+
+
 ENDPOINTS = [
     f"/api/profiles/{ANNA}",
     f"/api/profiles/{ANNA}/timeline",

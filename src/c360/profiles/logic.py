@@ -96,7 +96,7 @@ class Who:
 @dataclass
 class PurchaseFigures:
     orders: int = 0
-    items: float = 0
+    items: float = 0.0
     items_per_order: float | None = None
     total_spent: float = 0.0
     average_order_value: float | None = None
