@@ -264,7 +264,7 @@ def _query(
 ) -> list[dict[str, Any]]:
     """Rows of a query run for every profile: compiled once, then only bound (see
     Warehouse.query)."""
-    return list(warehouse.query(build, params=params, **static).to_pylist())
+    return warehouse.query_rows(build, params=params, **static)
 
 
 # -- search -----------------------------------------------------------------------------
