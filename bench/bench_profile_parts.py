@@ -60,20 +60,24 @@ def main() -> None:
     if admin is None:
         raise SystemExit("no admin in this data dir: build it with bench/bench_profile.py first")
 
-    # Every warehouse query of a profile passes through Warehouse.query: time each by name.
+    # Every warehouse query of a profile passes through Warehouse.query or .query_rows: time
+    # each by the name of the function that builds it.
     per_query: dict[str, list[float]] = defaultdict(list)
-    original = Warehouse.query
     timing = False
 
-    def timed_query(self: Warehouse, build: Callable[..., Any], **kwargs: Any) -> Any:
-        started = time.perf_counter()
-        try:
-            return original(self, build, **kwargs)
-        finally:
-            if timing:
-                per_query[build.__name__].append((time.perf_counter() - started) * 1000)
+    def timed(run: Callable[..., Any]) -> Callable[..., Any]:
+        def timed_run(self: Warehouse, build: Callable[..., Any], **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return run(self, build, **kwargs)
+            finally:
+                if timing:
+                    per_query[build.__name__].append((time.perf_counter() - started) * 1000)
 
-    Warehouse.query = timed_query  # type: ignore[method-assign]
+        return timed_run
+
+    Warehouse.query = timed(Warehouse.query)  # type: ignore[method-assign]
+    Warehouse.query_rows = timed(Warehouse.query_rows)  # type: ignore[method-assign]
     request = RequestFactory().get("/")
     request.auth = admin  # type: ignore[attr-defined]
     operation = _operation("get_profile")

@@ -103,6 +103,32 @@ def test_favourite_products_brands_and_categories(shop: Shop) -> None:
     assert [c["name"] for c in favourites["categories"]] == ["Shirts", "Accessories", "Coats"]
 
 
+def test_a_product_recorded_twice_counts_its_lines_once(shop: Shop) -> None:
+    from profiles.shop import _arrow, _lineage
+
+    # The catalogue's later import names P1 again, with a brand that sorts after Nordic.
+    again = {"record_id": "prod-P1-again", "product_id": "P1", "name": "Linen shirt"}
+    with shop.warehouse.writer() as writer:
+        writer.append(
+            "products",
+            _arrow(_lineage(shop.sources["products"].pk, [{**again, "brand": "Zephyr"}])),
+        )
+
+    profile = _get(shop.admin, f"/api/profiles/{ANNA}")
+    assert profile["purchases"]["total"]["items"] == 7
+    favourites = profile["favourites"]
+    assert [(p["name"], p["brand"], p["count"]) for p in favourites["products"]] == [
+        ("Linen shirt", "Zephyr", 3),
+        ("Merino socks", "Nordic", 3),
+        ("Wool coat", "Alpine", 1),
+    ]
+    assert [(b["name"], b["count"]) for b in favourites["brands"]] == [
+        ("Zephyr", 3),
+        ("Nordic", 3),
+        ("Alpine", 1),
+    ]
+
+
 def test_latest_activity_and_recent_errors(shop: Shop) -> None:
     profile = _get(shop.admin, f"/api/profiles/{ANNA}")
 

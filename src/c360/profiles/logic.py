@@ -405,7 +405,8 @@ def profile(actor: Actor, *, person_id: str) -> Profile:
         # The same answer as _records gives: nothing of the person in the viewer's sources.
         raise NotFound(f"no person {person_id}")
     activity = _read_timeline(rows["timeline"])
-    purchases = _purchases(activity, rows["lines"])
+    lines = _lines(rows["lines"], activity)
+    purchases = _purchases(activity, lines)
     contributing = sorted(
         {viewer.name_of(s.source_id) for ident in identifiers for s in ident.sources}
     )
@@ -413,7 +414,7 @@ def profile(actor: Actor, *, person_id: str) -> Profile:
         person_id=person_id,
         who=_who(rows["customers"], identifiers, person_id=person_id),
         purchases=purchases,
-        favourites=_favourites(_of_orders(rows["lines"], activity)),
+        favourites=_favourites(lines),
         latest=_latest(activity, purchases),
         errors=_errors(activity, viewer),
         identifiers=identifiers,
@@ -592,7 +593,7 @@ def _purchases(rows: list[dict[str, Any]], lines: list[dict[str, Any]]) -> Purch
     the sum of its lines; an item line without a quantity counts as one item.
     """
     per_order: dict[str, list[Any]] = {}  # order id -> [items, amount of its lines or None]
-    for line in _of_orders(lines, rows):
+    for line in lines:
         counted = per_order.setdefault(line["order_id"], [0.0, None])
         counted[0] += 1.0 if line["quantity"] is None else line["quantity"]
         if line["amount"] is not None:
@@ -634,11 +635,25 @@ def _purchases(rows: list[dict[str, Any]], lines: list[dict[str, Any]]) -> Purch
     )
 
 
-def _of_orders(lines: list[dict[str, Any]], rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The lines of the orders among the timeline rows: a line whose order is in a source the
-    viewer may not see does not count."""
-    orders = {row["order_id"] for row in rows if row["kind"] == "order"}
-    return [line for line in lines if line["order_id"] in orders]
+def _lines(rows: list[dict[str, Any]], timeline: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The order lines (queries.order_lines) of the orders among the timeline rows, each once,
+    with its product's largest name, brand and category. A line whose order is in a source
+    the viewer may not see does not count."""
+    orders = {row["order_id"] for row in timeline if row["kind"] == "order"}
+    catalogue: dict[str, dict[str, Any]] = {}
+    lines: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        if row["order_id"] not in orders:
+            continue
+        lines.setdefault(row["record_id"], row)
+        known = catalogue.setdefault(row["product_id"], {})
+        for column in ("name", "brand", "category"):
+            if row[column] is not None:
+                known[column] = max(known.get(column, row[column]), row[column])
+    return [
+        {**line, **{c: catalogue[line["product_id"]].get(c) for c in ("name", "brand", "category")}}
+        for line in lines.values()
+    ]
 
 
 FAVOURITES = 5  # how many products, brands and categories a profile names

@@ -86,25 +86,26 @@ def _orders(warehouse: Warehouse, person_id: str, source_ids: Sequence[int]) -> 
 
 
 def order_lines(warehouse: Warehouse, *, person_id: str, source_ids: Sequence[int]) -> ir.Table:
-    """The person's order lines, with the name, brand and category of their product.
+    """The person's order lines, each with the name, brand and category of every product
+    record of its product (none: one row with nulls).
 
-    Lines and products of the given sources; a product's details come from visible product
-    records only. A line counts only when its order is visible too: the caller keeps the lines
-    of the orders it read (timeline_rows), which saves reading the orders twice.
+    Lines and products of the given sources. A line counts only when its order is visible
+    too: the caller keeps the lines of the orders it read (timeline_rows), which saves reading
+    the orders twice. A product recorded more than once repeats its lines, and the caller
+    takes each line once (by record_id) and each product's largest name, brand and category:
+    joining the catalogue as it is costs less than grouping it first.
     """
     lines = _mine(warehouse, "profile_order_items", person_id, source_ids)
-    products = _visible(warehouse.table("products"), source_ids)
-    # Only the products on the person's lines: the catalogue is scanned, not aggregated whole.
-    products = products.semi_join(lines.select("product_id"), "product_id")
-    catalogue = products.group_by("product_id").aggregate(
-        name=products.name.max(), brand=products.brand.max(), category=products.category.max()
+    products = _visible(warehouse.table("products"), source_ids).select(
+        "product_id", "name", "brand", "category"
     )
-    joined = lines.left_join(catalogue, lines.product_id == catalogue.product_id)
+    joined = lines.left_join(products, lines.product_id == products.product_id)
     return joined.select(
+        "record_id",
         "order_id",
         "quantity",
         "amount",
-        product_id=joined.product_id,
+        product_id=lines.product_id,
         name=joined.name,
         brand=joined.brand,
         category=joined.category,
