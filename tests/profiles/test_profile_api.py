@@ -150,6 +150,48 @@ def test_latest_activity_and_recent_errors(shop: Shop) -> None:
     assert profile["errors"][0]["source_name"] == "Web logs"
 
 
+def test_activities_count_however_their_names_are_written(shop: Shop) -> None:
+    from c360.identity.serving import build_profiles
+    from profiles.shop import _arrow, _event, _lineage, at, identifiers
+
+    app = {"anonymous_id": "a-123", "channel": "App"}
+    rows = _lineage(
+        shop.sources["web"].pk,
+        [
+            _event("x-1", "Email Opened", at("04-10"), **{**app, "channel": "E-Mail"}),
+            _event("x-2", " Sign In ", at("04-11"), **app),
+            _event(
+                "x-3",
+                "Checkout Error",
+                at("04-12"),
+                app_screen_title="Checkout",
+                properties='{"error": 42, "message": "Card declined"}',
+                **app,
+            ),
+            _event("x-4", "Opened", at("04-13"), **{**app, "channel": "web"}),  # not an e-mail
+            _event("x-5", "Inbound Call", at("04-14"), anonymous_id="a-123"),
+        ],
+    )
+    with shop.warehouse.writer() as writer:
+        writer.append("events", _arrow(rows))
+        writer.append("identifiers", _arrow(identifiers("events", rows)))
+    build_profiles(shop.warehouse)
+
+    profile = _get(shop.admin, f"/api/profiles/{ANNA}")
+    latest = profile["latest"]
+    assert _same_time(latest["last_email_opened"], "04-10")
+    assert _same_time(latest["last_login"], "04-11")
+    assert _same_time(latest["last_call"], "04-14")
+    assert _same_time(latest["last_seen"], "04-14")
+    error = profile["errors"][0]
+    assert (error["activity"], error["page"], error["message"]) == (
+        "Checkout Error",
+        "Checkout",
+        "Card declined",  # the error property is a number, not a message
+    )
+    assert profile["timeline"]["entries"][0]["activity"] == "Inbound Call"
+
+
 def test_the_timeline_is_newest_first_paginated_and_filterable(shop: Shop) -> None:
     timeline = _get(shop.admin, f"/api/profiles/{ANNA}")["timeline"]
     assert timeline["total"] == 13  # 6 web, 3 e-mail, 1 call, 3 orders
