@@ -518,6 +518,7 @@ def _text_property(properties: dict[str, Any], key: str) -> str | None:
 
 
 def _properties(raw: str | None) -> dict[str, Any]:
+    """A row's JSON properties as a dict (empty when there are none or they are no object)."""
     try:
         values = json.loads(raw) if raw else {}
     except ValueError:
@@ -872,16 +873,8 @@ def _links(identifier_rows: list[dict[str, Any]], viewer: _Viewer, person_id: st
 
 def _details(raw: str | None, *, limit: int = 4) -> list[str]:
     """A few readable 'key: value' lines from a row's JSON properties."""
-    if not raw:
-        return []
-    try:
-        values = json.loads(raw)
-    except ValueError:
-        return []
-    if not isinstance(values, dict):
-        return []
     lines = []
-    for key, value in values.items():
+    for key, value in _properties(raw).items():
         if isinstance(value, dict | list) or value in (None, ""):
             continue
         text = str(value)
