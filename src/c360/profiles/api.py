@@ -36,7 +36,7 @@ _TIMELINE_PAGE = TypeAdapter(logic.TimelinePage)
 
 def _respond(request: HttpRequest, fields: dict[str, Any]) -> HttpResponse:
     """The fields as the endpoint's JSON (200), rendered by the API's renderer."""
-    from c360.web.api import api
+    from c360.web.api import api  # here: c360.web.api imports this module to mount the router
 
     return api.create_response(request, fields, status=200)
 
