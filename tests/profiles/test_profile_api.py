@@ -103,6 +103,32 @@ def test_favourite_products_brands_and_categories(shop: Shop) -> None:
     assert [c["name"] for c in favourites["categories"]] == ["Shirts", "Accessories", "Coats"]
 
 
+def test_a_product_recorded_twice_counts_its_lines_once(shop: Shop) -> None:
+    from profiles.shop import _arrow, _lineage
+
+    # The catalogue's later import names P1 again, with a brand that sorts after Nordic.
+    again = {"record_id": "prod-P1-again", "product_id": "P1", "name": "Linen shirt"}
+    with shop.warehouse.writer() as writer:
+        writer.append(
+            "products",
+            _arrow(_lineage(shop.sources["products"].pk, [{**again, "brand": "Zephyr"}])),
+        )
+
+    profile = _get(shop.admin, f"/api/profiles/{ANNA}")
+    assert profile["purchases"]["total"]["items"] == 7
+    favourites = profile["favourites"]
+    assert [(p["name"], p["brand"], p["count"]) for p in favourites["products"]] == [
+        ("Linen shirt", "Zephyr", 3),
+        ("Merino socks", "Nordic", 3),
+        ("Wool coat", "Alpine", 1),
+    ]
+    assert [(b["name"], b["count"]) for b in favourites["brands"]] == [
+        ("Zephyr", 3),
+        ("Nordic", 3),
+        ("Alpine", 1),
+    ]
+
+
 def test_latest_activity_and_recent_errors(shop: Shop) -> None:
     profile = _get(shop.admin, f"/api/profiles/{ANNA}")
 
@@ -122,6 +148,48 @@ def test_latest_activity_and_recent_errors(shop: Shop) -> None:
     ]
     assert _same_time(profile["errors"][0]["at"], "03-04", "08:30")
     assert profile["errors"][0]["source_name"] == "Web logs"
+
+
+def test_activities_count_however_their_names_are_written(shop: Shop) -> None:
+    from c360.identity.serving import build_profiles
+    from profiles.shop import _arrow, _event, _lineage, at, identifiers
+
+    app = {"anonymous_id": "a-123", "channel": "App"}
+    rows = _lineage(
+        shop.sources["web"].pk,
+        [
+            _event("x-1", "Email Opened", at("04-10"), **{**app, "channel": "E-Mail"}),
+            _event("x-2", " Sign In ", at("04-11"), **app),
+            _event(
+                "x-3",
+                "Checkout Error",
+                at("04-12"),
+                app_screen_title="Checkout",
+                properties='{"error": 42, "message": "Card declined"}',
+                **app,
+            ),
+            _event("x-4", "Opened", at("04-13"), **{**app, "channel": "web"}),  # not an e-mail
+            _event("x-5", "Inbound Call", at("04-14"), anonymous_id="a-123"),
+        ],
+    )
+    with shop.warehouse.writer() as writer:
+        writer.append("events", _arrow(rows))
+        writer.append("identifiers", _arrow(identifiers("events", rows)))
+    build_profiles(shop.warehouse)
+
+    profile = _get(shop.admin, f"/api/profiles/{ANNA}")
+    latest = profile["latest"]
+    assert _same_time(latest["last_email_opened"], "04-10")
+    assert _same_time(latest["last_login"], "04-11")
+    assert _same_time(latest["last_call"], "04-14")
+    assert _same_time(latest["last_seen"], "04-14")
+    error = profile["errors"][0]
+    assert (error["activity"], error["page"], error["message"]) == (
+        "Checkout Error",
+        "Checkout",
+        "Card declined",  # the error property is a number, not a message
+    )
+    assert profile["timeline"]["entries"][0]["activity"] == "Inbound Call"
 
 
 def test_the_timeline_is_newest_first_paginated_and_filterable(shop: Shop) -> None:
@@ -293,6 +361,67 @@ def test_a_token_with_the_analyze_permission_reads_its_sources_only(shop: Shop) 
     assert profile["who"]["name"] == "Anna de Vries"
     assert profile["latest"]["last_call"] is None
     assert _get(shop.reader_token, "/api/profiles/search?q=anna")[0]["person_id"] == ANNA
+
+
+def test_order_lines_count_only_with_an_order_the_caller_may_see(shop: Shop) -> None:
+    from c360.accounts.logic import create_token
+
+    # Lines and products, but not the orders they belong to: no purchases, no favourites.
+    token = create_token(
+        name="catalogue sync",
+        created_by=shop.admin,
+        source_ids=[shop.sources[key].pk for key in ("crm", "lines", "products")],
+        permissions=["analyze"],
+    ).secret
+    profile = _get(token, f"/api/profiles/{ANNA}")
+
+    assert profile["who"]["name"] == "Anna de Vries"
+    assert profile["purchases"]["total"]["orders"] == 0
+    assert profile["purchases"]["total"]["items"] == 0
+    assert profile["favourites"] == {"products": [], "brands": [], "categories": []}
+    assert profile["timeline"]["total"] == 0
+
+
+@pytest.mark.parametrize(
+    ("who", "person"), [("admin", ANNA), ("admin", BRAM), ("admin", HOUSEHOLD), ("viewer", ANNA)]
+)
+def test_the_profile_is_the_json_its_schema_gives(shop: Shop, who: str, person: str) -> None:
+    # The endpoint renders the profile without validating it again: the JSON must be exactly
+    # what validating it against ProfileOut (the OpenAPI contract) gives.
+    from dataclasses import asdict
+
+    from c360.profiles import logic
+    from c360.profiles.schemas import ProfileOut
+    from c360.web.api import api
+
+    actor = getattr(shop, who)
+    response = _client(actor).get(f"/api/profiles/{person}")
+
+    validated = ProfileOut.model_validate(asdict(logic.profile(actor, person_id=person)))
+    expected = api.renderer.render(None, validated.model_dump(), response_status=200)  # type: ignore[arg-type]
+    assert response.content.decode() == expected
+    assert response["Content-Type"] == api.get_content_type()
+
+
+@pytest.mark.parametrize("query", ["", "?channel=email", "?page=2"])
+def test_the_timeline_is_the_json_its_schema_gives(shop: Shop, query: str) -> None:
+    from dataclasses import asdict
+
+    from c360.profiles import logic
+    from c360.profiles.schemas import TimelinePageOut
+    from c360.web.api import api
+
+    response = _client(shop.admin).get(f"/api/profiles/{ANNA}/timeline{query}")
+
+    page = logic.timeline(
+        shop.admin,
+        person_id=ANNA,
+        channel="email" if "email" in query else None,
+        page=2 if "page" in query else 1,
+    )
+    validated = TimelinePageOut.model_validate(asdict(page))
+    expected = api.renderer.render(None, validated.model_dump(), response_status=200)  # type: ignore[arg-type]
+    assert response.content.decode() == expected
 
 
 ENDPOINTS = [

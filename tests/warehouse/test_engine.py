@@ -6,7 +6,7 @@ import json
 import os
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -284,3 +284,36 @@ def test_a_query_is_compiled_once_per_shape_and_bound_each_time(
     assert run("view", [2]) == ["c"]  # a shorter list is another shape
     assert run("view", [1, 2], limit=1) == ["a"]  # and so is another static argument
     assert len(any_warehouse._compiled) == 3
+
+
+def _event_rows(warehouse: Warehouse, *, batch_ids: list[int]) -> Any:
+    table = warehouse.table("events")
+    picked = table.filter(table.batch_id.isin(batch_ids))
+    return picked.select(
+        "event_id", "batch_id", "timestamp", "event", details=picked.properties.cast("string")
+    ).order_by("event_id")
+
+
+def test_query_rows_are_the_rows_of_query(any_warehouse: Warehouse) -> None:
+    with any_warehouse.writer() as writer:
+        writer.append(
+            "events",
+            events(
+                1,
+                ["a", "b"],
+                event=pa.array(["view", None]),
+                timestamp=pa.array(
+                    [datetime(2024, 3, 4, 8, 30, 0, 123456, tzinfo=UTC), None],
+                    pa.timestamp("us", tz="UTC"),
+                ),
+                properties=pa.array(['{"page": "/cart"}', None]),
+            ),
+        )
+
+    params: dict[str, Any] = {"batch_ids": [1]}
+    rows = any_warehouse.query_rows(_event_rows, params=params)
+    assert rows == any_warehouse.query(_event_rows, params=params).to_pylist()
+    assert [row["event_id"] for row in rows] == ["a", "b"]
+    assert rows[0]["timestamp"] == datetime(2024, 3, 4, 8, 30, 0, 123456, tzinfo=UTC)
+    assert rows[0]["timestamp"].utcoffset() == timedelta(0)
+    assert rows[1]["timestamp"] is None and rows[1]["event"] is None

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
-import ibis
 import ibis.expr.types as ir
 
 from c360.identity.normalise import normalise_one
@@ -66,32 +65,22 @@ def _run(
     return list(wh.query(build, params=params).to_pylist())
 
 
-def _identifiers_per_source(
+_APPEARANCE_COLUMNS = (
+    "id_type",
+    "id_value",
+    "linked",
+    "reason",
+    "source_id",
+    "record_table",
+    "record_id",
+    "ingested_at",
+)
+
+
+def _appearance_rows(
     wh: Warehouse, *, person_id: str, source_ids: Collection[int] | None
 ) -> ir.Table:
-    seen = _appearances(wh, person_id, source_ids)
-    return seen.group_by(
-        ["id_type", "id_value", "linked", "reason", "source_id", "record_table"]
-    ).agg(
-        count=seen.count(),
-        first_seen=seen.ingested_at.min(),
-        last_seen=seen.ingested_at.max(),
-    )
-
-
-def _pairs(wh: Warehouse, *, person_id: str, source_ids: Collection[int] | None) -> ir.Table:
-    """Pairs of the person's linked identifiers on one record, with how many rows."""
-    seen = _appearances(wh, person_id, source_ids).filter(ibis._.linked)
-    mine = seen.select("id_type", "id_value", "source_id", "record_table", "record_id")
-    other = mine.rename(
-        other_type="id_type", other_value="id_value", other_source="source_id"
-    ).select("other_type", "other_value", "record_table", "record_id")
-    pairs = mine.join(other, ["record_table", "record_id"]).filter(
-        lambda t: (t.id_type != t.other_type) | (t.id_value != t.other_value)
-    )
-    return pairs.group_by(
-        ["id_type", "id_value", "other_type", "other_value", "source_id", "record_table"]
-    ).agg(rows=pairs.count())
+    return _appearances(wh, person_id, source_ids).select(*_APPEARANCE_COLUMNS)
 
 
 def person_identifiers(
@@ -106,38 +95,9 @@ def person_identifiers(
     source_ids limits the sources counted (those the viewer may see); an identifier seen only
     in other sources is left out.
     """
-    wh = _warehouse(warehouse)
-    per_source = _run(wh, _identifiers_per_source, person_id, source_ids)
-    names = (
-        source_names
-        if source_names is not None
-        else _source_names({row["source_id"] for row in per_source})
-    )
-    by_identifier: dict[tuple[str, str], dict[str, Any]] = {}
-    for row in per_source:  # one row per identifier and source: a person's few, not all rows
-        entry = by_identifier.setdefault(
-            (row["id_type"], row["id_value"]),
-            {
-                "id_type": row["id_type"],
-                "id_value": row["id_value"],
-                "linked": row["linked"],
-                "reason": row["reason"],
-                "sources": [],
-            },
-        )
-        entry["sources"].append(
-            {
-                "source_id": row["source_id"],
-                "source_name": names.get(row["source_id"]),
-                "record_table": row["record_table"],
-                "count": row["count"],
-                "first_seen": row["first_seen"],
-                "last_seen": row["last_seen"],
-            }
-        )
-    for entry in by_identifier.values():
-        entry["sources"].sort(key=lambda s: (s["source_name"] or "", s["record_table"]))
-    return sorted(by_identifier.values(), key=lambda e: (rank(e["id_type"]), e["id_value"]))
+    rows = _run(_warehouse(warehouse), _appearance_rows, person_id, source_ids)
+    names = source_names if source_names is not None else _source_names(_sources_in(rows))
+    return _identifiers_of(rows, names)
 
 
 def explain_links(
@@ -153,17 +113,25 @@ def explain_links(
     identifier seen in several sources; "anonymous id a1 appears with customer id C1 on 2 rows
     of Web logs (events)" for one tied to a stronger identifier on the same rows.
     """
-    wh = _warehouse(warehouse)
-    identifiers = person_identifiers(
-        person_id, warehouse=wh, source_ids=source_ids, source_names=source_names
-    )
+    rows = _run(_warehouse(warehouse), _appearance_rows, person_id, source_ids)
+    names = source_names if source_names is not None else _source_names(_sources_in(rows))
+    return link_sentences(rows, source_names=names)
+
+
+def link_sentences(appearances: list[dict[str, Any]], *, source_names: dict[int, str]) -> list[str]:
+    """explain_links over rows already read: the identifier rows of the person's records whose
+    identifier is the person's own (profile_identifiers rows with map_person_id = person_id),
+    each with id_type, id_value, linked, reason, source_id, record_table and record_id.
+
+    A profile reads those rows once for its identifiers and its explanations alike.
+    """
 
     def where(source: dict[str, Any]) -> str:
         name = source["source_name"] or f"source {source['source_id']}"
         return f"{name} ({source['record_table']})"
 
     sentences = []
-    for entry in identifiers:
+    for entry in _identifiers_of(appearances, source_names):
         what = f"{label(entry['id_type'])} {entry['id_value']}"
         if not entry["linked"]:
             sentences.append(f"not linked: {entry['reason']}")
@@ -172,42 +140,98 @@ def explain_links(
         if len(places) > 1:
             listed = " and in ".join([", ".join(places[:-1]), places[-1]])
             sentences.append(f"linked because {what} appears in {listed}")
-    sentences.extend(_pair_sentences(wh, person_id, source_ids, source_names))
+    sentences.extend(_pair_sentences(appearances, source_names))
     return sentences
 
 
-def _pair_sentences(
-    wh: Warehouse,
-    person_id: str,
-    source_ids: Collection[int] | None,
-    source_names: dict[int, str] | None,
-) -> list[str]:
-    """For each linked identifier but the anchor: the strongest one it shares rows with."""
-    together = _run(wh, _pairs, person_id, source_ids)
-    names = (
-        source_names
-        if source_names is not None
-        else _source_names({row["source_id"] for row in together})
-    )
-    best: dict[tuple[str, str], dict[str, Any]] = {}
-    for row in together:  # pairs among one person's identifiers: few
+def _sources_in(rows: list[dict[str, Any]]) -> set[int]:
+    return {row["source_id"] for row in rows}
+
+
+def _identifiers_of(
+    appearances: list[dict[str, Any]], names: dict[int, str]
+) -> list[dict[str, Any]]:
+    """The appearances per identifier and (source, table): how many rows, first and last seen."""
+    by_identifier: dict[tuple[str, str], dict[str, Any]] = {}
+    per_source: dict[tuple[str, str, int, str], dict[str, Any]] = {}
+    for row in appearances:  # one person's rows: a few dozen, not the table
         key = (row["id_type"], row["id_value"])
-        mine_rank = (rank(row["id_type"]), row["id_value"])
-        other_rank = (rank(row["other_type"]), row["other_value"])
+        entry = by_identifier.get(key)
+        if entry is None:
+            entry = by_identifier[key] = {
+                "id_type": row["id_type"],
+                "id_value": row["id_value"],
+                "linked": row["linked"],
+                "reason": row["reason"],
+                "sources": [],
+            }
+        place = (*key, row["source_id"], row["record_table"])
+        source = per_source.get(place)
+        if source is None:
+            source = per_source[place] = {
+                "source_id": row["source_id"],
+                "source_name": names.get(row["source_id"]),
+                "record_table": row["record_table"],
+                "count": 0,
+                "first_seen": None,
+                "last_seen": None,
+            }
+            entry["sources"].append(source)
+        source["count"] += 1
+        seen = row["ingested_at"]
+        if seen is not None:
+            if source["first_seen"] is None or seen < source["first_seen"]:
+                source["first_seen"] = seen
+            if source["last_seen"] is None or seen > source["last_seen"]:
+                source["last_seen"] = seen
+    for entry in by_identifier.values():
+        entry["sources"].sort(key=lambda s: (s["source_name"] or "", s["record_table"]))
+    return sorted(by_identifier.values(), key=lambda e: (rank(e["id_type"]), e["id_value"]))
+
+
+def _pair_sentences(appearances: list[dict[str, Any]], names: dict[int, str]) -> list[str]:
+    """For each linked identifier but the anchor: the strongest one it shares rows with."""
+    on_record: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for row in appearances:
+        if row["linked"]:
+            on_record.setdefault((row["record_table"], row["record_id"]), []).append(row)
+    # Pairs of the person's linked identifiers on one record, with how many rows.
+    together: dict[tuple[str, str, str, str, int, str], int] = {}
+    for (record_table, _), rows in on_record.items():
+        for mine in rows:
+            for other in rows:
+                if (mine["id_type"], mine["id_value"]) == (other["id_type"], other["id_value"]):
+                    continue
+                pair = (
+                    mine["id_type"],
+                    mine["id_value"],
+                    other["id_type"],
+                    other["id_value"],
+                    mine["source_id"],
+                    record_table,
+                )
+                together[pair] = together.get(pair, 0) + 1
+    best: dict[tuple[str, str], tuple[Any, ...]] = {}
+    for pair, count in sorted(together.items()):  # pairs among one person's identifiers: few
+        id_type, id_value, other_type, other_value, _, _ = pair
+        mine_rank = (rank(id_type), id_value)
+        other_rank = (rank(other_type), other_value)
         if other_rank >= mine_rank:
             continue  # explained by a stronger identifier, or it is the stronger one
-        candidate = (other_rank, -row["rows"])
-        current = best.get(key)
-        if current is None or candidate < current["order"]:
-            best[key] = {**row, "order": candidate}
+        candidate = (other_rank, -count, pair)
+        current = best.get((id_type, id_value))
+        if current is None or candidate < current:
+            best[(id_type, id_value)] = candidate
     sentences = []
-    for (id_type, id_value), row in sorted(best.items(), key=lambda kv: (rank(kv[0][0]), kv[0][1])):
-        name = names.get(row["source_id"]) or f"source {row['source_id']}"
-        rows = "1 row" if row["rows"] == 1 else f"{row['rows']} rows"
+    for (id_type, id_value), (_, minus_rows, pair) in sorted(
+        best.items(), key=lambda kv: (rank(kv[0][0]), kv[0][1])
+    ):
+        _, _, other_type, other_value, source_id, record_table = pair
+        name = names.get(source_id) or f"source {source_id}"
+        rows_text = "1 row" if minus_rows == -1 else f"{-minus_rows} rows"
         sentences.append(
             f"linked because {label(id_type)} {id_value} appears with "
-            f"{label(row['other_type'])} {row['other_value']} on {rows} of "
-            f"{name} ({row['record_table']})"
+            f"{label(other_type)} {other_value} on {rows_text} of {name} ({record_table})"
         )
     return sentences
 

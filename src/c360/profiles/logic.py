@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -38,6 +38,28 @@ ID_TYPE_LABELS = {
     "device_id": "device id",
 }
 _PHONE_LIKE = re.compile(r"^[\d\s()+./-]+$")
+
+# Activities of the latest-activity panel: normalised event names (lower case, words joined by
+# "_", see _word) and the extra condition under which an event counts, where a name alone is
+# not enough.
+EMAIL_SENT = frozenset(("email_sent", "sent", "send", "email_send", "delivered", "email_delivered"))
+EMAIL_OPENED = frozenset(("email_opened", "opened", "open", "email_open"))
+EMAIL_CLICKED = frozenset(
+    ("email_clicked", "clicked", "click", "email_click", "email_link_clicked")
+)
+VISITS = frozenset(("visit", "session_start", "page_view", "pageview", "page", "site_visit"))
+LOGINS = frozenset(
+    ("login", "log_in", "logged_in", "sign_in", "signed_in", "signin", "login_success")
+)
+CALLS = frozenset(
+    ("call", "phone_call", "support_call", "inbound_call", "outbound_call", "call_ended")
+)
+CALL_CHANNELS = frozenset(
+    ("phone", "call", "calls", "call_center", "callcenter", "support", "telephone")
+)
+EMAIL_CHANNELS = frozenset(("email", "e_mail", "mail", "newsletter"))
+IN_STORE_CHANNELS = frozenset(("store", "instore", "shop"))
+_NOT_A_WORD = re.compile(r"[^a-z0-9]+")
 
 
 # -- results ----------------------------------------------------------------------------
@@ -74,7 +96,7 @@ class Who:
 @dataclass
 class PurchaseFigures:
     orders: int = 0
-    items: float = 0
+    items: float = 0.0
     items_per_order: float | None = None
     total_spent: float = 0.0
     average_order_value: float | None = None
@@ -242,7 +264,7 @@ def _query(
 ) -> list[dict[str, Any]]:
     """Rows of a query run for every profile: compiled once, then only bound (see
     Warehouse.query)."""
-    return list(warehouse.query(build, params=params, **static).to_pylist())
+    return warehouse.query_rows(build, params=params, **static)
 
 
 # -- search -----------------------------------------------------------------------------
@@ -365,40 +387,40 @@ def profile(actor: Actor, *, person_id: str) -> Profile:
     """Everything about one person the actor may see."""
     viewer = _viewer(actor)
     warehouse = get_warehouse()
-    records = _Records(person_id=person_id, source_ids=viewer.source_ids)
-    # The parts are independent point reads, run side by side (DuckDB releases the GIL while
-    # it works), each on its thread's own warehouse connection. For a person the viewer may
-    # not see they all come back empty, and the answer is NotFound.
-    parts: dict[str, Future[Any]] = {
-        "identifiers": _READERS.submit(_identifiers, warehouse, viewer, person_id),
-        "customers": _READERS.submit(_query, warehouse, queries.customer_rows, records.scope),
-        "purchases": _READERS.submit(_purchases, warehouse, viewer, records),
-        "latest": _READERS.submit(_query, warehouse, queries.latest_activity, records.scope),
-        "favourites": _READERS.submit(_favourites, warehouse, viewer, records),
-        "errors": _READERS.submit(_errors, warehouse, viewer, records),
-        "links": _READERS.submit(_links, viewer, person_id),
-        "timeline": _READERS.submit(_timeline, warehouse, viewer, person_id, records),
+    scope = _Records(person_id=person_id, source_ids=viewer.source_ids).scope
+    # Four point reads, one per kind of row, each read once and then made into every part it
+    # feeds (the events and orders into the timeline, latest activity, errors and purchases).
+    # Three run on the reader threads (DuckDB releases the GIL while it works), each on its
+    # thread's own warehouse connection; this thread reads the identifiers meanwhile. For a
+    # person the viewer may not see they all come back empty, and the answer is NotFound.
+    reads: dict[str, Future[list[dict[str, Any]]]] = {
+        "timeline": _READERS.submit(_query, warehouse, queries.timeline_rows, scope),
+        "lines": _READERS.submit(_query, warehouse, queries.order_lines, scope),
+        "customers": _READERS.submit(_query, warehouse, queries.customer_rows, scope),
     }
-    results = {name: future.result() for name, future in parts.items()}
-    identifiers = results["identifiers"]
+    identifier_rows = _query(warehouse, queries.identifier_rows, scope)
+    rows = {name: read.result() for name, read in reads.items()}
+    identifiers = _identifiers(identifier_rows, viewer, person_id)
     if not identifiers:
         # The same answer as _records gives: nothing of the person in the viewer's sources.
         raise NotFound(f"no person {person_id}")
-    purchases = results["purchases"]
+    activity = _read_timeline(rows["timeline"])
+    lines = _lines(rows["lines"], activity)
+    purchases = _purchases(activity, lines)
     contributing = sorted(
         {viewer.name_of(s.source_id) for ident in identifiers for s in ident.sources}
     )
     return Profile(
         person_id=person_id,
-        who=_who(results["customers"], identifiers, person_id=person_id),
+        who=_who(rows["customers"], identifiers, person_id=person_id),
         purchases=purchases,
-        favourites=results["favourites"],
-        latest=_latest(results["latest"][0], purchases),
-        errors=results["errors"],
+        favourites=_favourites(lines),
+        latest=_latest(activity, purchases),
+        errors=_errors(activity, viewer),
         identifiers=identifiers,
-        links=results["links"],
+        links=_links(identifier_rows, viewer, person_id),
         sources=contributing,
-        timeline=results["timeline"],
+        timeline=_timeline(activity, viewer, person_id),
     )
 
 
@@ -430,10 +452,9 @@ def timeline(
     warehouse = get_warehouse()
     records = _records(warehouse, viewer, person_id)
     return _timeline(
-        warehouse,
+        _read_timeline(_query(warehouse, queries.timeline_rows, records.scope)),
         viewer,
         person_id,
-        records,
         page=page,
         channel=channel,
         source=source,
@@ -443,6 +464,68 @@ def timeline(
 
 
 # -- the profile's parts ----------------------------------------------------------------
+def _word(text: str | None) -> str | None:
+    """A name as one comparable word: 'Call Center' -> 'call_center'."""
+    return None if text is None else _NOT_A_WORD.sub("_", text.lower())
+
+
+def _first_of(*values: Any) -> Any:
+    """The first value that is not None (SQL's coalesce)."""
+    return next((value for value in values if value is not None), None)
+
+
+def _read_timeline(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The timeline rows (queries.timeline_rows) with what the profile's parts make of each:
+    the page and title it shows, for an event the latest-activity moments it is and whether
+    it is an error, for an order its channel as the purchase figures count it."""
+    for row in rows:
+        if row["kind"] == "order":
+            channel = _word(row["channel"])
+            row["page"], row["title"] = None, row["order_id"]
+            row["moments"], row["error"] = frozenset(), False
+            row["order_channel"] = (
+                "unknown"
+                if channel is None
+                else "in_store"
+                if channel in IN_STORE_CHANNELS
+                else channel
+            )
+            continue
+        activity = (_word(row["activity"]) or "").strip("_")
+        channel = _word(row["channel"]) or ""
+        is_email = channel in EMAIL_CHANNELS or activity.startswith("email")
+        web_page = (row["webpage_url"] or "").lower()
+        moments = {
+            "email_sent": activity in EMAIL_SENT and is_email,
+            "email_opened": activity in EMAIL_OPENED and is_email,
+            "email_clicked": activity in EMAIL_CLICKED and is_email,
+            "visit": activity in VISITS or row["type"] == "page",
+            "login": activity in LOGINS or "login_success" in web_page,
+            "call": activity in CALLS or channel in CALL_CHANNELS,
+        }
+        row["moments"] = frozenset(name for name, applies in moments.items() if applies)
+        row["error"] = "error" in activity or row["type"] == "error"
+        row["page"] = _first_of(row["webpage_url"], row["app_screen_title"])
+        row["title"] = _first_of(row["webpage_title"], row["item_content"])
+        row["order_channel"] = None
+    return rows
+
+
+def _text_property(properties: dict[str, Any], key: str) -> str | None:
+    """A property's value when it is text (JSON numbers, lists and objects do not count)."""
+    value = properties.get(key)
+    return value if isinstance(value, str) else None
+
+
+def _properties(raw: str | None) -> dict[str, Any]:
+    """A row's JSON properties as a dict (empty when there are none or they are no object)."""
+    try:
+        values = json.loads(raw) if raw else {}
+    except ValueError:
+        return {}
+    return values if isinstance(values, dict) else {}
+
+
 def _who(rows: list[dict[str, Any]], identifiers: list[Identifier], *, person_id: str) -> Who:
     """Who the person is, from their customer records (newest first) and identifiers."""
 
@@ -504,22 +587,95 @@ def _figures(rows: list[dict[str, Any]]) -> PurchaseFigures:
     )
 
 
-def _purchases(warehouse: Warehouse, viewer: _Viewer, records: _Records) -> Purchases:
-    rows = _query(warehouse, queries.purchases_by_channel, records.scope)
+def _purchases(rows: list[dict[str, Any]], lines: list[dict[str, Any]]) -> Purchases:
+    """Per order channel and in all: orders, items, spent, first and last purchase.
+
+    From the orders among the timeline rows and their lines. An order without a total counts
+    the sum of its lines; an item line without a quantity counts as one item.
+    """
+    per_order: dict[str, list[Any]] = {}  # order id -> [items, amount of its lines or None]
+    for line in lines:
+        counted = per_order.setdefault(line["order_id"], [0.0, None])
+        counted[0] += 1.0 if line["quantity"] is None else line["quantity"]
+        if line["amount"] is not None:
+            counted[1] = (counted[1] or 0.0) + line["amount"]
+    channels: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        if row["kind"] != "order":
+            continue
+        items, lines_amount = per_order.get(row["order_id"], (None, None))
+        spent = next((v for v in (row["amount"], lines_amount) if v is not None), 0.0)
+        channel = channels.setdefault(
+            row["order_channel"],
+            {"records": set(), "items": 0.0, "total_spent": 0.0, "at": [], "currencies": []},
+        )
+        if row["key"] is not None:
+            channel["records"].add(row["key"])
+        channel["items"] += items or 0.0
+        channel["total_spent"] += spent
+        if row["at"] is not None:
+            channel["at"].append(row["at"])
+        if row["currency"] is not None:
+            channel["currencies"].append(row["currency"])
+    per_channel = [
+        {
+            "order_channel": name,
+            "orders": len(counted["records"]),
+            "items": counted["items"],
+            "total_spent": counted["total_spent"],
+            "first_purchase": min(counted["at"], default=None),
+            "last_purchase": max(counted["at"], default=None),
+            "currency": max(counted["currencies"], default=None),
+        }
+        for name, counted in channels.items()
+    ]
     return Purchases(
-        online=_figures([row for row in rows if row["order_channel"] == "online"]),
-        in_store=_figures([row for row in rows if row["order_channel"] == "in_store"]),
-        total=_figures(rows),
+        online=_figures([row for row in per_channel if row["order_channel"] == "online"]),
+        in_store=_figures([row for row in per_channel if row["order_channel"] == "in_store"]),
+        total=_figures(per_channel),
     )
 
 
-def _favourites(warehouse: Warehouse, viewer: _Viewer, records: _Records) -> Favourites:
-    rows = _query(warehouse, queries.favourites, records.scope)
+def _lines(rows: list[dict[str, Any]], timeline: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The order lines (queries.order_lines) of the orders among the timeline rows, each once,
+    with its product's largest name, brand and category. A line whose order is in a source
+    the viewer may not see does not count."""
+    orders = {row["order_id"] for row in timeline if row["kind"] == "order"}
+    catalogue: dict[str, dict[str, Any]] = {}
+    lines: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        if row["order_id"] not in orders:
+            continue
+        lines.setdefault(row["record_id"], row)
+        known = catalogue.setdefault(row["product_id"], {})
+        for column in ("name", "brand", "category"):
+            if row[column] is not None:
+                known[column] = max(known.get(column, row[column]), row[column])
+    return [
+        {**line, **{c: catalogue[line["product_id"]].get(c) for c in ("name", "brand", "category")}}
+        for line in lines.values()
+    ]
+
+
+FAVOURITES = 5  # how many products, brands and categories a profile names
+
+
+def _favourites(lines: list[dict[str, Any]]) -> Favourites:
+    """The most bought products, brands and categories: by units (a line without a quantity
+    is one), then by how many orders, then by name."""
 
     def top(by: str) -> list[dict[str, Any]]:
-        # A union keeps no order: each ranking is sorted again as top_products sorts it.
-        ranked = [row for row in rows if row["ranking"] == by]
-        return sorted(ranked, key=lambda row: (-row["count"], -row["orders"], str(row[by])))
+        ranked: dict[str, dict[str, Any]] = {}
+        for line in lines:
+            if line[by] is None:
+                continue
+            counted = ranked.setdefault(line[by], {**line, "count": 0.0, "orders": set()})
+            counted["count"] += 1.0 if line["quantity"] is None else line["quantity"]
+            counted["orders"].add(line["order_id"])
+        best = sorted(
+            ranked.values(), key=lambda row: (-row["count"], -len(row["orders"]), str(row[by]))
+        )
+        return [{**row, "orders": len(row["orders"])} for row in best[:FAVOURITES]]
 
     return Favourites(
         products=[
@@ -544,43 +700,132 @@ def _favourites(warehouse: Warehouse, viewer: _Viewer, records: _Records) -> Fav
     )
 
 
-def _latest(row: dict[str, Any], purchases: Purchases) -> LatestActivity:
-    moments = [row["last_event"], purchases.total.last_purchase]
-    firsts = [row["first_event"], purchases.total.first_purchase]
+def _latest(rows: list[dict[str, Any]], purchases: Purchases) -> LatestActivity:
+    """When the person last got, opened and clicked an e-mail, visited, logged in, called,
+    and did anything at all (events and purchases)."""
+    events = [row for row in rows if row["kind"] == "event"]
+    moments = [row["at"] for row in events if row["at"] is not None]
+
+    def last(moment: str) -> datetime | None:
+        return max(
+            (row["at"] for row in events if moment in row["moments"] and row["at"]), default=None
+        )
+
+    last_event, first_event = max(moments, default=None), min(moments, default=None)
+    lasts = [last_event, purchases.total.last_purchase]
+    firsts = [first_event, purchases.total.first_purchase]
     return LatestActivity(
         last_in_store_order=purchases.in_store.last_purchase,
         last_online_order=purchases.online.last_purchase,
-        last_email_sent=row["last_email_sent"],
-        last_email_opened=row["last_email_opened"],
-        last_email_clicked=row["last_email_clicked"],
-        last_visit=row["last_visit"],
-        last_login=row["last_login"],
-        last_call=row["last_call"],
-        last_seen=max((m for m in moments if m), default=None),
+        last_email_sent=last("email_sent"),
+        last_email_opened=last("email_opened"),
+        last_email_clicked=last("email_clicked"),
+        last_visit=last("visit"),
+        last_login=last("login"),
+        last_call=last("call"),
+        last_seen=max((m for m in lasts if m), default=None),
         first_seen=min((m for m in firsts if m), default=None),
-        events=int(row["events"]),
+        events=len(events),
     )
 
 
-def _errors(warehouse: Warehouse, viewer: _Viewer, records: _Records) -> list[ErrorSeen]:
-    return [
-        ErrorSeen(
-            at=row["timestamp"],
-            page=row["page"],
-            message=row["message"],
-            activity=row["event"],
-            source_id=row["source_id"],
-            source_name=viewer.name_of(row["source_id"]),
+RECENT_ERRORS = 10  # how many of the person's error events a profile shows
+_NEVER = datetime.min.replace(tzinfo=UTC)
+
+
+def _newest_first(row: dict[str, Any]) -> tuple[Any, ...]:
+    """A sort key (with reverse=True) for newest first, then the later row of its batch, then
+    the larger key; a row without a time comes last."""
+    at, number, key = row["at"], row["row_number"], row["key"]
+    return (at is not None, at or _NEVER, number is not None, number or 0, key or "")
+
+
+def _errors(rows: list[dict[str, Any]], viewer: _Viewer) -> list[ErrorSeen]:
+    """The person's error events, newest first: page, message, when."""
+    errors = sorted(
+        (row for row in rows if row["error"]),
+        key=lambda row: (row["at"] is not None, row["at"] or _NEVER, row["key"] or ""),
+        reverse=True,
+    )
+    seen = []
+    for row in errors[:RECENT_ERRORS]:
+        properties = _properties(row["details"])
+        seen.append(
+            ErrorSeen(
+                at=row["at"],
+                page=_first_of(
+                    row["webpage_url"],
+                    row["webpage_title"],
+                    row["app_screen_title"],
+                    _text_property(properties, "page"),
+                    _text_property(properties, "url"),
+                ),
+                message=_first_of(
+                    *(
+                        _text_property(properties, key)
+                        for key in ("error_message", "error", "message", "reason")
+                    ),
+                    row["item_content"],
+                ),
+                activity=row["activity"],
+                source_id=row["source_id"],
+                source_name=viewer.name_of(row["source_id"]),
+            )
         )
-        for row in _query(warehouse, queries.recent_errors, records.scope)
+    return seen
+
+
+def _identifier_sources(rows: list[dict[str, Any]], person_id: str) -> list[dict[str, Any]]:
+    """Every identifier on the person's records, per source and table, with its link state.
+
+    Identifiers a merge rule kept out of the person show with linked = false and the rule's
+    reason; so does one the identity map gives to someone else.
+    """
+    counted: dict[tuple[str, str, int, str], dict[str, Any]] = {}
+    for row in rows:
+        key = (row["id_type"], row["id_value"], row["source_id"], row["record_table"])
+        entry = counted.get(key)
+        if entry is None:
+            entry = counted[key] = {
+                "records": set(),
+                "first_seen": None,
+                "last_seen": None,
+                "map_person_id": None,
+                "linked": False,
+                "reason": None,
+            }
+        if row["record_id"] is not None:
+            entry["records"].add(row["record_id"])
+        seen = row["ingested_at"]
+        if seen is not None:
+            entry["first_seen"] = min(entry["first_seen"] or seen, seen)
+            entry["last_seen"] = max(entry["last_seen"] or seen, seen)
+        for column in ("map_person_id", "reason"):
+            if row[column] is not None:
+                entry[column] = max(entry[column] or row[column], row[column])
+        entry["linked"] = entry["linked"] or bool(row["linked"])
+    return [
+        {
+            "id_type": id_type,
+            "id_value": id_value,
+            "source_id": source_id,
+            "record_table": record_table,
+            "records": len(entry["records"]),
+            "first_seen": entry["first_seen"],
+            "last_seen": entry["last_seen"],
+            "map_person_id": entry["map_person_id"],
+            "linked": entry["linked"] and entry["map_person_id"] == person_id,
+            "reason": entry["reason"],
+        }
+        for (id_type, id_value, source_id, record_table), entry in sorted(counted.items())
     ]
 
 
-def _identifiers(warehouse: Warehouse, viewer: _Viewer, person_id: str) -> list[Identifier]:
-    scope = {"person_id": person_id, "source_ids": viewer.source_ids}
-    rows = _query(warehouse, queries.identifier_sources, scope)
+def _identifiers(
+    identifier_rows: list[dict[str, Any]], viewer: _Viewer, person_id: str
+) -> list[Identifier]:
     found: dict[tuple[str, str], Identifier] = {}
-    for row in rows:
+    for row in _identifier_sources(identifier_rows, person_id):
         key = (row["id_type"], row["id_value"])
         ident = found.get(key)
         if ident is None:
@@ -615,28 +860,21 @@ def _unlinked_reason(reason: str | None, other_person: str | None) -> str:
     return "not linked to any person (a blocked value)"
 
 
-def _links(viewer: _Viewer, person_id: str) -> list[str]:
+def _links(identifier_rows: list[dict[str, Any]], viewer: _Viewer, person_id: str) -> list[str]:
     """Why the person's identifiers are one person, and which a merge rule kept out.
 
     From the viewer's sources only, so an explanation never names a source they may not see.
     """
-    from c360.identity.queries import explain_links
+    from c360.identity.queries import link_sentences
 
-    return explain_links(person_id, source_ids=viewer.source_ids, source_names=viewer.source_names)
+    own = [row for row in identifier_rows if row["map_person_id"] == person_id]
+    return link_sentences(own, source_names=viewer.source_names)
 
 
 def _details(raw: str | None, *, limit: int = 4) -> list[str]:
     """A few readable 'key: value' lines from a row's JSON properties."""
-    if not raw:
-        return []
-    try:
-        values = json.loads(raw)
-    except ValueError:
-        return []
-    if not isinstance(values, dict):
-        return []
     lines = []
-    for key, value in values.items():
+    for key, value in _properties(raw).items():
         if isinstance(value, dict | list) or value in (None, ""):
             continue
         text = str(value)
@@ -647,10 +885,9 @@ def _details(raw: str | None, *, limit: int = 4) -> list[str]:
 
 
 def _timeline(
-    warehouse: Warehouse,
+    rows: list[dict[str, Any]],
     viewer: _Viewer,
     person_id: str,
-    records: _Records,
     *,
     page: int = 1,
     channel: str | None = None,
@@ -658,33 +895,29 @@ def _timeline(
     activity: str | None = None,
     page_size: int = PAGE_SIZE,
 ) -> TimelinePage:
+    """One page of the timeline rows (queries.timeline_rows), newest first, filtered."""
     if page < 1:
         raise ValueError("page: must be 1 or more")
-    ids = records.scope
-    facets = _query(warehouse, queries.timeline_facets, ids)
+    facets = [
+        {"source_id": source_id, "channel": row_channel, "activity": row_activity, "count": n}
+        for (source_id, row_channel, row_activity), n in Counter(
+            (row["source_id"], row["channel"], row["activity"]) for row in rows
+        ).items()
+    ]
     # A source outside the viewer's is simply a filter with no rows: it reveals nothing.
     selected = [
         row
-        for row in facets
+        for row in rows
         if (not channel or row["channel"] == channel)
         and (source is None or row["source_id"] == source)
         and (not activity or row["activity"] == activity)
     ]
-    total = sum(int(row["count"]) for row in selected)
+    total = len(selected)
     pages = max(1, math.ceil(total / page_size))
     entries: list[TimelineEntry] = []
     if total and page <= pages:
-        rows = _query(
-            warehouse,
-            queries.timeline_page,
-            ids,
-            channel=channel,
-            source_id=source,
-            activity=activity,
-            limit=page_size,
-            offset=(page - 1) * page_size,
-        )
-        for row in rows:
+        newest = sorted(selected, key=_newest_first, reverse=True)
+        for row in newest[(page - 1) * page_size : page * page_size]:
             entries.append(
                 TimelineEntry(
                     at=row["at"],

@@ -135,6 +135,24 @@ class Warehouse(ABC):
         first time with stand-in values for `params`, and later runs only bind the values. The
         shape is the function, the `static` arguments and the length of each list parameter.
         """
+        return self._fetch_arrow(*self._bound(build, params, static))
+
+    def query_rows(
+        self,
+        build: Callable[..., ir.Table],
+        *,
+        params: dict[str, str | int | list[int] | list[str]],
+        **static: Any,
+    ) -> list[dict[str, Any]]:
+        """query() as a list of rows (column name -> value), the same values Arrow's
+        to_pylist() gives. For the few rows of a point read this skips building Arrow arrays
+        only to turn them into Python objects (a profile runs four such reads)."""
+        return self._fetch_rows(*self._bound(build, params, static))
+
+    def _bound(
+        self, build: Callable[..., ir.Table], params: dict[str, Any], static: dict[str, Any]
+    ) -> tuple[str, dict[str, Any]]:
+        """The compiled SQL of a query's shape (compiled once) and its parameter values."""
         shape = (
             build.__module__,
             build.__qualname__,
@@ -155,7 +173,7 @@ class Warehouse(ABC):
                 values.update({f"{name}_{i}": item for i, item in enumerate(value)})
             else:
                 values[name] = value
-        return self._fetch_arrow(sql, {key: values[key] for key in names})
+        return sql, {key: values[key] for key in names}
 
     def _compile(
         self, build: Callable[..., ir.Table], params: dict[str, Any], static: dict[str, Any]
@@ -191,6 +209,9 @@ class Warehouse(ABC):
 
     def _fetch_arrow(self, sql: str, values: dict[str, Any]) -> pa.Table:
         raise NotImplementedError
+
+    def _fetch_rows(self, sql: str, values: dict[str, Any]) -> list[dict[str, Any]]:
+        return list(self._fetch_arrow(sql, values).to_pylist())
 
     def count(self, name: str, **equals: Any) -> int:
         expr = self.table(name)
@@ -398,21 +419,28 @@ class DuckDBWarehouse(Warehouse):
         return ibis.duckdb.from_connection(self._cursor())
 
     def _fetch_arrow(self, sql: str, values: dict[str, Any]) -> pa.Table:
-        """Run a compiled query as a prepared statement of this thread's connection: DuckDB
-        then parses and plans it once, not on every run."""
+        return self._cursor().sql(self._prepared(sql, values)).to_arrow_table()
+
+    def _fetch_rows(self, sql: str, values: dict[str, Any]) -> list[dict[str, Any]]:
+        result = self._cursor().execute(self._prepared(sql, values))
+        names = [column[0] for column in result.description or []]
+        return [dict(zip(names, row, strict=True)) for row in result.fetchall()]
+
+    def _prepared(self, sql: str, values: dict[str, Any]) -> str:
+        """The statement that runs a compiled query as a prepared statement of this thread's
+        connection: DuckDB then parses and plans it once, not on every run."""
         self.ibis()  # the backend sets the session up (time zone) on first use
-        cursor = self._cursor()
         prepared: dict[str, str] = self._local.__dict__.setdefault("prepared", {})
         name = prepared.get(sql)
         if name is None:
             name = f"c360_q{len(prepared)}"
-            cursor.execute(f"PREPARE {name} AS {sql}").fetchall()
+            self._cursor().execute(f"PREPARE {name} AS {sql}").fetchall()
             prepared[sql] = name
         if not values:
-            return cursor.sql(f"EXECUTE {name}").to_arrow_table()
+            return f"EXECUTE {name}"
         # EXECUTE takes literals only; values are plain ints and strings (Warehouse.query).
         bound = ", ".join(f"{key} := {_literal(value)}" for key, value in values.items())
-        return cursor.sql(f"EXECUTE {name}({bound})").to_arrow_table()
+        return f"EXECUTE {name}({bound})"
 
     def _execute(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         return list(self._cursor().execute(sql, params).fetchall())
