@@ -378,13 +378,30 @@ def test_an_alias_links_the_previous_id_before_it_is_acknowledged(site: Site) ->
     assert _profile_events(site.admin, "anonymous_id", "old-anon") == ["Login", "Visit", "alias"]
 
 
-def test_tracked_events_reach_the_profile_soon_after(site: Site) -> None:
-    post("/v1/identify", {"userId": "u5", "messageId": "i5"}, key=site.write_key)
-    post("/v1/track", track("t5", userId="u5", event="Checkout"), key=site.write_key)
-    deadline = time.monotonic() + 20
-    while "Checkout" not in _profile_events(site.admin, "user_id", "u5"):
-        assert time.monotonic() < deadline, "the tracked event never reached the profile"
+def test_a_known_persons_event_is_in_the_profile_once_acknowledged(site: Site) -> None:
+    post("/v1/identify", {"userId": "u5", "anonymousId": "a5", "messageId": "i5"},
+         key=site.write_key)  # fmt: skip
+    journal = site.warehouse.table("identity_pending")
+    assert journal.count().execute() == 0  # linked before the identify was acknowledged
+    # u5 is known: the event goes to their profile in its own commit, nothing is left to link.
+    post("/v1/track", track("t5", userId="u5", anonymousId="a5", event="Checkout"),
+         key=site.write_key)  # fmt: skip
+    assert "Checkout" in _profile_events(site.admin, "user_id", "u5")
+    assert journal.count().execute() == 0
+
+
+def test_an_event_with_a_new_identifier_reaches_the_profile_after_the_next_update(
+    site: Site,
+) -> None:
+    post("/v1/identify", {"userId": "u6", "messageId": "i6"}, key=site.write_key)
+    # A new device id: who is who may change, so the identity update places it.
+    post("/v1/track", track("t6", userId="u6", event="Login", context={"device": {"id": "d6"}}),
+         key=site.write_key)  # fmt: skip
+    deadline = time.monotonic() + 30
+    while "Login" not in _profile_events(site.admin, "user_id", "u6"):
+        assert time.monotonic() < deadline, "the event never reached the profile"
         time.sleep(0.2)
+    assert _profile_events(site.admin, "device_id", "d6") == ["Login", "identify"]
 
 
 # -- write keys are only for events sources --------------------------------------------------

@@ -14,10 +14,13 @@ each commit is atomic on its own, so a batch is never half there, and the start-
 (which removes the rows of batches left pending) leaves acknowledged events alone. Row numbers
 continue within the batch in commit order.
 
-Identity: identify and alias change who is who, so a request holding one is acknowledged after
-the identity map includes it (the next profile read shows one person). Other events are linked
-by the identity update that follows soon after (at most every IDENTITY_INTERVAL seconds while
-events flow), off their requests' critical path.
+Identity: an event whose identifiers all belong to one known person already goes into that
+person's profile in the same commit (c360.identity.logic.link_to_known_people), so it is
+visible once acknowledged. Events that bring a new identifier or join people wait for the
+identity update: a request holding identify or alias (which change who is who) is acknowledged
+after the update that includes it, so the next profile read shows one person; other such
+events are linked by the update that follows, at most IDENTITY_INTERVAL seconds later, off
+their requests' critical path.
 """
 
 from __future__ import annotations
@@ -179,7 +182,7 @@ class StreamWriter:
     def _commit_group(self, group: list[_Submission]) -> None:
         started = time.perf_counter()
         try:
-            batches, inserted = self._commit(group)
+            batches, inserted, unplaced = self._commit(group)
         except Exception as exc:
             log.exception("committing %s tracking submissions failed", len(group))
             for submission in group:
@@ -193,30 +196,36 @@ class StreamWriter:
         for submission in group:
             receipt = Receipt(
                 accepted=len(submission.messages),
-                linked=False,
+                linked=not unplaced,
                 batch_id=batches[submission.source_id].batch_id,
             )
-            if submission.links_people:
+            if submission.links_people and unplaced:
                 waiting.append((submission, receipt))
             else:
                 submission.future.set_result(receipt)
-        self._unlinked_batches.update(b.batch_id for b in batches.values())
+        if unplaced:
+            self._unlinked_batches.update(b.batch_id for b in batches.values())
         self._count(group, batches, inserted)
         if waiting:
             self._link_people(waiting=waiting)
 
-    def _commit(self, group: list[_Submission]) -> tuple[dict[int, _OpenBatch], dict[int, int]]:
-        """Append every submission's events and identifiers in one transaction."""
-        from c360.identity.logic import identifiers_of
+    def _commit(
+        self, group: list[_Submission]
+    ) -> tuple[dict[int, _OpenBatch], dict[int, int], bool]:
+        """Append every submission's events and identifiers in one transaction; events of
+        known people go to their profiles in it too. Returns the batches, the events inserted
+        per source, and whether some records wait for the identity update."""
+        from c360.identity.logic import identifiers_of, link_to_known_people
         from c360.warehouse import get_warehouse
 
         warehouse = get_warehouse()
         now = datetime.now(UTC)
         sources = sorted({s.source_id for s in group})
         batches = {source_id: self._batch_for(source_id, now) for source_id in sources}
-        per_source: dict[int, tuple[pa.Table, pa.Table]] = {}
+        per_source: dict[int, tuple[pa.Table, pa.Table, int, int, int]] = {}
         for source_id in sources:
             batch = batches[source_id]
+            first_row = batch.next_row
             rows: list[dict[str, Any]] = []
             links: list[dict[str, Any]] = []
             for submission in group:
@@ -249,15 +258,24 @@ class StreamWriter:
                 identifiers = pa.concat_tables(
                     [identifiers, identifiers_of(table="events", rows=link_rows)]
                 )
-            per_source[source_id] = (events, identifiers)
+            per_source[source_id] = (events, identifiers, len(links), first_row, batch.next_row - 1)
         inserted: dict[int, int] = {}
+        unplaced = False
         with warehouse.writer() as writer:
-            for source_id, (events, identifiers) in per_source.items():
+            for source_id, (events, identifiers, n_links, first, last) in per_source.items():
                 inserted[source_id] = writer.append("events", events)
-                if inserted[source_id]:
-                    # A replayed message's identifiers are stored already: the key skips them.
-                    writer.append("identifiers", identifiers)
-        return batches, inserted
+                if not inserted[source_id]:
+                    continue
+                # A replayed message's identifiers are stored already: the key skips them.
+                writer.append("identifiers", identifiers)
+                placed = link_to_known_people(
+                    warehouse=warehouse,
+                    batch_id=batches[source_id].batch_id,
+                    first_row=first,
+                    last_row=last,
+                )
+                unplaced = unplaced or placed < inserted[source_id] + n_links
+        return batches, inserted, unplaced
 
     def _batch_for(self, source_id: int, now: datetime) -> _OpenBatch:
         """The open stream batch of the source for this hour, created when there is none."""
