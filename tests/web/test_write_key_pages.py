@@ -8,6 +8,7 @@ from django.urls import reverse
 
 from c360.sources import logic
 from c360.sources.models import SourceKind, WriteKey
+from c360.warehouse import Warehouse
 from factories import make_source
 
 from .conftest import World, client_for
@@ -94,3 +95,33 @@ def test_a_write_key_needs_a_name(world: World) -> None:
     )
     assert "say what the write key is for" in response.content.decode()
     assert not WriteKey.objects.exists()
+
+
+def test_the_source_page_shows_events_per_minute_and_the_last_event(
+    world: World, warehouse: Warehouse
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    import pyarrow as pa
+
+    from c360.warehouse.schema import EVENTS
+
+    admin = client_for(world.admin)
+    empty = admin.get(reverse("source-detail", args=[world.public.pk])).content.decode()
+    assert re.search(r"data-events-per-minute>0<", empty)
+    assert "none yet" in empty
+    now = datetime.now(UTC)
+    rows = [
+        {"event_id": f"e{i}", "source_id": world.public.pk, "batch_id": 1, "row_number": i,
+         "ingested_at": at, "event": "visit", "timestamp": at}
+        for i, at in enumerate([now - timedelta(minutes=5), now, now, now - timedelta(seconds=30)])
+    ]  # fmt: skip
+    with warehouse.writer() as writer:
+        writer.append("events", pa.Table.from_pylist(rows, schema=EVENTS.to_pyarrow()))
+    page = admin.get(reverse("source-detail", args=[world.public.pk])).content.decode()
+    assert re.search(r"data-events-per-minute>3<", page)
+    assert now.strftime("%Y-%m-%d %H:%M:%S") in page  # the last event's time
+    assert 'id="arrivals"' in page and 'hx-trigger="every 10s"' in page
+    # The private source's events are not counted for the public one.
+    viewer = client_for(world.viewer).get(reverse("source-detail", args=[world.public.pk]))
+    assert re.search(r"data-events-per-minute>3<", viewer.content.decode())

@@ -107,6 +107,11 @@ def source_detail(request: HttpRequest, source_id: int) -> HttpResponse:
         context["grant_form"] = GrantForm(source=source)
     if rights["import"]:
         context["upload_form"] = UploadForm(source=source)
+    if source.kind == SourceKind.EVENTS:
+        from c360.sources.queries import arrivals
+        from c360.warehouse import get_warehouse
+
+        context["arrivals"] = arrivals(get_warehouse(), source_id=source.pk)
     if source.kind == SourceKind.EVENTS and rights["manage"]:
         context["show_tracking"] = True
         context["write_keys"] = source.write_keys.select_related("created_by", "revoked_by")
