@@ -43,6 +43,9 @@ log = logging.getLogger("c360.ingest.stream")
 MAX_PENDING_EVENTS = 100_000  # events queued for the writer before submit refuses (429)
 MAX_GROUP_EVENTS = 20_000  # events in one commit at most
 IDENTITY_INTERVAL = 1.0  # seconds between identity updates while only tracks flow
+# Seconds between writes of the stream batches' counts to the metadata database: each write
+# is a commit (an fsync) of its own, too dear to pay on every group commit.
+COUNT_INTERVAL = 1.0
 STREAM_FORMAT = "tracking"  # ImportBatch.file_format of the stream batches
 
 
@@ -110,6 +113,8 @@ class StreamWriter:
         self._open: dict[int, _OpenBatch] = {}
         self._unlinked_batches: set[int] = set()  # batches with events the map lacks yet
         self._last_identity = 0.0
+        self._tally: dict[int, list[Any]] = {}  # batch id -> [read, inserted, last commit]
+        self._last_count = 0.0
         self._rate = 5_000.0  # events/s, smoothed: for Retry-After
         self._thread = threading.Thread(target=self._run, name="c360-stream-writer", daemon=True)
         self._thread.start()
@@ -174,7 +179,9 @@ class StreamWriter:
                 if group:
                     self._commit_group(group)
                 self._link_people(waiting=[])
+                self._write_counts(force=False)
         finally:
+            self._write_counts(force=True)
             from django.db import connection
 
             connection.close()
@@ -323,24 +330,37 @@ class StreamWriter:
     def _count(
         self, group: list[_Submission], batches: dict[int, _OpenBatch], inserted: dict[int, int]
     ) -> None:
-        """Add the commit to its stream batches' counts (bookkeeping after the commit)."""
+        """Add the commit to its stream batches' counts, written every COUNT_INTERVAL."""
+        now = datetime.now(UTC)
+        for source_id, batch in batches.items():
+            count = sum(len(s.messages) for s in group if s.source_id == source_id)
+            tally = self._tally.setdefault(batch.batch_id, [0, 0, now])
+            tally[0] += count
+            tally[1] += inserted[source_id]
+            tally[2] = now
+
+    def _write_counts(self, *, force: bool) -> None:
+        """The counts gathered since the last write, added to the batches (bookkeeping: the
+        events are committed already; a crash before the write leaves the counts short)."""
         from django.db.models import F
 
         from c360.sources.models import ImportBatch
 
-        now = datetime.now(UTC)
-        for source_id, batch in batches.items():
-            count = sum(len(s.messages) for s in group if s.source_id == source_id)
+        if not self._tally or (not force and time.monotonic() - self._last_count < COUNT_INTERVAL):
+            return
+        tally, self._tally = self._tally, {}
+        self._last_count = time.monotonic()
+        for batch_id, (read, inserted, last_at) in tally.items():
             try:
-                ImportBatch.objects.filter(pk=batch.batch_id).update(
-                    rows_read=F("rows_read") + count,
-                    rows_accepted=F("rows_accepted") + count,
-                    rows_inserted=F("rows_inserted") + inserted[source_id],
-                    rows_duplicate=F("rows_duplicate") + (count - inserted[source_id]),
-                    finished_at=now,
+                ImportBatch.objects.filter(pk=batch_id).update(
+                    rows_read=F("rows_read") + read,
+                    rows_accepted=F("rows_accepted") + read,
+                    rows_inserted=F("rows_inserted") + inserted,
+                    rows_duplicate=F("rows_duplicate") + (read - inserted),
+                    finished_at=last_at,
                 )
-            except Exception:  # the events are committed; the counts are bookkeeping
-                log.exception("counting the events of stream batch %s failed", batch.batch_id)
+            except Exception:
+                log.exception("counting the events of stream batch %s failed", batch_id)
 
     def _link_people(self, *, waiting: list[tuple[_Submission, Receipt]]) -> None:
         """Run the identity update when a request waits for it, or when events came in and
