@@ -147,7 +147,10 @@ async def _latency(url: str, auth: tuple[str, str], rate: float, seconds: float)
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     workers = 64  # httpx slows down badly with thousands of requests waiting for a connection
-    limits = httpx.Limits(max_connections=workers, max_keepalive_connections=workers)
+    # Idle connections are dropped before uvicorn's keep-alive timeout (5 s) closes them.
+    limits = httpx.Limits(
+        max_connections=workers, max_keepalive_connections=workers, keepalive_expiry=2
+    )
     async with httpx.AsyncClient(base_url=url, auth=auth, timeout=60, limits=limits) as http:
         start = time.perf_counter() + 0.2
         late = [0.0]
@@ -163,7 +166,11 @@ async def _latency(url: str, auth: tuple[str, str], rate: float, seconds: float)
                     late[0] = max(late[0], -delay)
                 sent = time.perf_counter()
                 body = _message(i % USERS, "Product Viewed", f"l-{i}-{uuid.uuid4().hex[:8]}")
-                answer = await http.post("/v1/track", json=body)
+                try:
+                    answer = await http.post("/v1/track", json=body)
+                except httpx.TransportError:
+                    statuses[0] = statuses.get(0, 0) + 1  # 0: no answer (connection lost)
+                    continue
                 latencies.append(time.perf_counter() - sent)
                 statuses[answer.status_code] = statuses.get(answer.status_code, 0) + 1
 
@@ -254,7 +261,12 @@ def main() -> None:
         freshness(url, auth, seeded["token"], args.samples)
     finally:
         server.terminate()
-        server.wait(timeout=60)
+        try:
+            server.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            print("the server did not stop within 60 s of SIGTERM; killed it")
+            server.kill()
+            server.wait(timeout=60)
         log.close()
         shutil.rmtree(work, ignore_errors=True)
 
