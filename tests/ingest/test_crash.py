@@ -75,7 +75,14 @@ def test_acknowledged_events_survive_kill_9_and_retries_store_nothing_twice(
         threads = [threading.Thread(target=load, args=(f"c{n}",)) for n in range(3)]
         for thread in threads:
             thread.start()
+        # Load until enough is acknowledged (a busy machine needs longer), then kill.
+        deadline = time.monotonic() + 60
         time.sleep(LOAD_SECONDS)
+        while time.monotonic() < deadline:
+            with lock:
+                if len(acknowledged) >= 10 * BATCH:
+                    break
+            time.sleep(0.1)
         server.kill()  # while requests are in flight
         for thread in threads:  # each stops at its first failed request
             thread.join(timeout=15)
