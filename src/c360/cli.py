@@ -164,6 +164,7 @@ def _serve(host: str, port: int) -> None:
 
     from c360.analyses.logic import recover_interrupted_runs
     from c360.identity.logic import identity_behind, refresh_identity
+    from c360.ingest.stream import stop_stream_writer
     from c360.sources.logic import recover_pending_batches
     from c360.warehouse.runtime import close_warehouse
 
@@ -203,6 +204,8 @@ def _serve(host: str, port: int) -> None:
         )
     finally:
         server_file.unlink(missing_ok=True)
+        # Commit what the tracking API has queued before the warehouse closes.
+        stop_stream_writer()
         close_warehouse()
 
 

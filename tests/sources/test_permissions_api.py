@@ -70,6 +70,12 @@ ENDPOINTS = [
     Endpoint("import_file", "POST", "/api/sources/{source}/imports", multipart=True),
     Endpoint("preview_file", "POST", "/api/sources/{source}/imports/preview", multipart=True),
     Endpoint("list_imports", "GET", "/api/sources/{source}/imports"),
+    Endpoint(
+        "post_events",
+        "POST",
+        "/api/sources/{source}/events",
+        json=[{"customer_id": "c9", "action_type": "visit", "time": "2024-03-01T10:00:00Z"}],
+    ),
     Endpoint("get_import", "GET", "/api/imports/{batch}"),
     Endpoint("rollback_import", "POST", "/api/imports/{batch}/rollback"),
     Endpoint("download_rejected_rows", "GET", "/api/imports/{batch}/rejected.csv"),
@@ -95,11 +101,18 @@ ON_A_SOURCE = [
     "import_file",
     "preview_file",
     "list_imports",
+    "post_events",
     "get_import",
     "rollback_import",
     "download_rejected_rows",
 ]
-NEEDS_IMPORT = ["import_file", "preview_file", "rollback_import", "download_rejected_rows"]
+NEEDS_IMPORT = [
+    "import_file",
+    "preview_file",
+    "post_events",
+    "rollback_import",
+    "download_rejected_rows",
+]
 NEEDS_MANAGE = ["update_source", "list_grants", "set_grant"]
 USER_ONLY = ["create_source", "save_mapping"]  # tokens act on sources, never administer
 
@@ -254,6 +267,8 @@ ALLOWED = [
     ("import_file", "granted", "shop", 201),
     ("import_file", "shop_token", "shop", 201),
     ("list_imports", "shop_token", "shop", 200),
+    ("post_events", "granted", "shop", 201),
+    ("post_events", "shop_token", "shop", 201),
     ("get_import", "bystander", "shop", 200),
     ("rollback_import", "granted", "shop", 200),
     ("download_rejected_rows", "shop_token", "shop", 200),

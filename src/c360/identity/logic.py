@@ -151,6 +151,94 @@ def refresh_identity(*, batch_ids: list[int] | None = None) -> str | None:
     return None
 
 
+def link_to_known_people(
+    *, warehouse: Warehouse, batch_id: int, first_row: int, last_row: int
+) -> int:
+    """Place records just appended (rows first_row..last_row of a batch) whose identifiers all
+    belong, linked, to one person already straight into that person's profile rows. Call
+    inside warehouse.writer(), after the append; returns how many records it placed.
+
+    Such a record changes nobody's links (every identifier it carries is the person's
+    already), so there is nothing to stitch: the streaming writer makes a known visitor's
+    event visible in the same commit instead of waiting for an identity update. Its
+    identifiers leave the journal unless another record put them there too; the `records`
+    count of the identity map then lags until the next full update, which nothing reads.
+    Records that bring a new identifier or join people stay for update_identity. The
+    statements are compiled once (Warehouse.insert_query): this runs on every commit.
+    """
+    rows: dict[str, str | int | list[int] | list[str]] = {
+        "batch_id": batch_id,
+        "first_row": first_row,
+        "last_row": last_row,
+    }
+    counted = warehouse.query(_known_count, params=rows)
+    placed = int(counted.column("n")[0].as_py() or 0)
+    if not placed:
+        return 0
+    for table in ("profile_events", "profile_identifiers"):
+        warehouse.insert_query(table, _known_profile_rows, params=rows, profile_table=table)
+    warehouse.delete_query(
+        "identity_pending", _settled_identifiers, key=("id_type", "id_value"), params=rows
+    )
+    return placed
+
+
+_RECORD = ["record_table", "record_id"]
+_KEYS = ["id_type", "id_value"]
+
+
+def _appended(warehouse: Warehouse, *, batch_id: Any, first_row: Any, last_row: Any) -> ir.Table:
+    identifiers = warehouse.table("identifiers")
+    return identifiers.filter(
+        (identifiers.batch_id == batch_id)
+        & (identifiers.row_number >= first_row)
+        & (identifiers.row_number <= last_row)
+    ).select(*_RECORD, *_KEYS)
+
+
+def _known_records(warehouse: Warehouse, **rows: Any) -> ir.Table:
+    """(record_table, record_id, person_id) of appended records whose identifiers are all
+    linked to one and the same person."""
+    new = _appended(warehouse, **rows)
+    identity_map = warehouse.table("identity_map").select(*_KEYS, "person_id", "linked")
+    joined = new.left_join(identity_map, _KEYS)
+    mapped = (joined.linked.fill_null(False) & joined.person_id.notnull()).cast("int64")
+    per_record = joined.group_by(_RECORD).agg(
+        n=joined.count(), mapped=mapped.sum(), lo=joined.person_id.min(), hi=joined.person_id.max()
+    )
+    return per_record.filter(
+        (per_record.n == per_record.mapped) & (per_record.lo == per_record.hi)
+    ).select(*_RECORD, person_id=per_record.lo)
+
+
+def _known_count(warehouse: Warehouse, **rows: Any) -> ir.Table:
+    known = _known_records(warehouse, **rows)
+    return known.aggregate(n=known.count())
+
+
+def _known_profile_rows(warehouse: Warehouse, *, profile_table: str, **rows: Any) -> ir.Table:
+    from c360.identity.serving import profile_rows_of
+
+    records = _known_records(warehouse, **rows)
+    return profile_rows_of(warehouse, records=records, table=profile_table)
+
+
+def _settled_identifiers(warehouse: Warehouse, **rows: Any) -> ir.Table:
+    """Identifiers of the placed records that only they put in the journal."""
+    new = _appended(warehouse, **rows)
+    known = _known_records(warehouse, **rows)
+    journal = warehouse.table("identity_pending")
+    once = journal.group_by(_KEYS).agg(n=journal.count()).filter(lambda t: t.n == 1)
+    others = new.anti_join(known, _RECORD).select(*_KEYS)
+    return (
+        new.semi_join(known, _RECORD)
+        .select(*_KEYS)
+        .distinct()
+        .anti_join(others, _KEYS)
+        .semi_join(once.select(*_KEYS), _KEYS)
+    )
+
+
 def identity_behind() -> bool:
     """True when identifiers changed since the last identity update (a stop between an import
     and its update), or the profile tables are missing (a warehouse from before them)."""

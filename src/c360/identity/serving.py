@@ -81,6 +81,11 @@ def refresh_profiles(warehouse: Warehouse, *, persons: ir.Table, held: Scratch) 
         warehouse.replace_rows(name, rows.order_by("person_id"), key=("person_id",), scope=persons)
 
 
+def profile_rows_of(warehouse: Warehouse, *, records: ir.Table, table: str) -> ir.Table:
+    """The rows of one profile table for `records` (person_id, record_table, record_id)."""
+    return _profile_rows(warehouse, records)[table]
+
+
 def profiles_missing(warehouse: Warehouse) -> bool:
     """True when people are known but the profile tables are empty (a warehouse upgraded
     from before they existed): the next identity update rebuilds them."""

@@ -7,12 +7,12 @@ import re
 import shutil
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from django.contrib.auth.models import User
 from django.core.files.uploadedfile import TemporaryUploadedFile
 from django.http import FileResponse, HttpRequest
-from ninja import File, Form, Router, Status
+from ninja import Body, Field, File, Form, Query, Router, Schema, Status
 from ninja.files import UploadedFile
 
 from c360.accounts.auth import token_or_session
@@ -271,6 +271,68 @@ def import_file(
         return Status(201, BatchOut.of(batch))
     logic.start_import_in_background(batch=batch, path=path, mapping_spec=spec, delimiter=delimiter)
     return Status(202, BatchOut.of(batch))
+
+
+class EventsQuery(Schema):
+    mode: Literal["strict", "lenient"] = Field(
+        "strict",
+        description="strict: any bad row rejects them all; lenient: good rows land, bad rows "
+        "are reported.",
+    )
+
+
+MAX_POSTED_ROWS = 10_000
+
+
+@router.post(
+    "/sources/{source_id}/events",
+    response={201: BatchOut, **_CHANGE},
+    operation_id="post_events",
+)
+def post_events(
+    request: HttpRequest,
+    source_id: int,
+    rows: Body[dict[str, Any] | list[dict[str, Any]]],
+    query: Query[EventsQuery],
+) -> Status[BatchOut]:
+    """Who: admins, the owner, staff with the import grant, tokens with `import` on the source.
+
+    Takes one row, or a list of up to 10,000 rows, in the journey field format of an events
+    source (customer_id, action_type, time, channel, ...: the columns a file import maps
+    without a mapping) and lands them as one batch, validated exactly as a file import is.
+    The answer (201) comes once the batch has finished: status "done", or "rejected" with the
+    reason in `error` and `errors_sample` (row numbers count from 1 in the list). 422 when the
+    body is not a row or a list of rows.
+    """
+    actor = _actor(request)
+    source = logic.get_source(actor, source_id, action="import")
+    if source.kind != "events":
+        raise ValueError(f"{source.name!r} is a {source.kind} source; this takes events")
+    listed = [rows] if isinstance(rows, dict) else rows
+    if not listed:
+        raise ValueError("rows: send one row (an object) or a non-empty list of rows")
+    if len(listed) > MAX_POSTED_ROWS:
+        raise ValueError(
+            f"rows: {len(listed)} rows, over the limit of {MAX_POSTED_ROWS} per request; "
+            "import a file for more"
+        )
+    path = logic.upload_dir() / f"events-{uuid.uuid4().hex[:12]}.jsonl"
+    with path.open("w", encoding="utf-8") as out:
+        for row in listed:
+            out.write(json.dumps(row, default=str) + "\n")
+    try:
+        batch = logic.create_batch(
+            actor=actor,
+            source=source,
+            file_name=f"POST /api/sources/{source.pk}/events",
+            file_size=path.stat().st_size,
+            mode=query.mode,
+        )
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    batch = logic.run_import(batch=batch, path=path, discard_file=True)
+    return Status(201, BatchOut.of(batch))
 
 
 @router.post(

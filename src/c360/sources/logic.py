@@ -6,9 +6,13 @@ check happens here too, so no caller can forget it.
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import secrets
 import threading
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +32,7 @@ from c360.sources.models import (
     ImportMode,
     SourceKind,
     Visibility,
+    WriteKey,
 )
 from c360.sources.permissions import Actor, actor_user, can
 
@@ -116,6 +121,78 @@ def set_grant(
         defaults={"can_import": can_import, "can_analyze": can_analyze, "granted_by": actor},
     )
     return grant
+
+
+# -- write keys of the HTTP tracking API -------------------------------------------------
+WRITE_KEY_PREFIX = "c360wk_"  # noqa: S105 (a public marker, not a secret)
+# How long a checked write key is trusted without asking the metadata database again. A key
+# revoked in this process is forgotten at once; the delay only matters with several servers.
+_WRITE_KEY_TTL = 10.0
+_write_keys: dict[str, tuple[float, int | None]] = {}  # key hash -> (checked at, source id)
+_write_keys_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class IssuedWriteKey:
+    write_key: WriteKey
+    secret: str  # shown once, never stored
+
+
+def _key_hash(secret: str) -> str:
+    # 192 random bits: a fast hash is enough, there is nothing to brute-force.
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def create_write_key(*, actor: User, source: DataSource, name: str) -> IssuedWriteKey:
+    """A new write key for an events source; admins and the source's owner only."""
+    require(actor, "manage", source)
+    if source.kind != SourceKind.EVENTS:
+        raise ValueError(
+            f"the tracking API writes events; {source.name!r} is a {source.kind} source"
+        )
+    name = name.strip()
+    if not name:
+        raise ValueError("name: say what the write key is for (e.g. 'web shop')")
+    prefix = secrets.token_hex(4)
+    secret = f"{WRITE_KEY_PREFIX}{prefix}_{secrets.token_urlsafe(24)}"
+    key = WriteKey.objects.create(
+        source=source, name=name[:100], prefix=prefix, key_hash=_key_hash(secret), created_by=actor
+    )
+    return IssuedWriteKey(write_key=key, secret=secret)
+
+
+def revoke_write_key(*, actor: User, write_key: WriteKey) -> WriteKey:
+    """Refuse the key from now on; admins and the source's owner only."""
+    require(actor, "manage", write_key.source)
+    if write_key.revoked_at is None:
+        write_key.revoked_at = timezone.now()
+        write_key.revoked_by = actor
+        write_key.save(update_fields=["revoked_at", "revoked_by"])
+    with _write_keys_lock:
+        _write_keys.pop(write_key.key_hash, None)
+    return write_key
+
+
+def source_for_write_key(secret: str) -> int | None:
+    """The id of the source an active write key writes to, or None."""
+    if not secret.startswith(WRITE_KEY_PREFIX):
+        return None
+    digest = _key_hash(secret)
+    now = time.monotonic()
+    with _write_keys_lock:
+        cached = _write_keys.get(digest)
+    if cached is not None and now - cached[0] < _WRITE_KEY_TTL:
+        return cached[1]
+    found = (
+        WriteKey.objects.filter(key_hash=digest, revoked_at__isnull=True)
+        .values_list("source_id", flat=True)
+        .first()
+    )
+    with _write_keys_lock:
+        if len(_write_keys) > 10_000:  # guessed keys must not grow the cache without end
+            _write_keys.clear()
+        _write_keys[digest] = (now, found)
+    return found
 
 
 # -- column mappings --------------------------------------------------------------------

@@ -148,3 +148,32 @@ class ImportBatch(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status not in {BatchStatus.PENDING, BatchStatus.RUNNING}
+
+
+class WriteKey(models.Model):
+    """The credential a tracking client sends to the HTTP tracking API (/v1/...) for one
+    source; stored hashed, shown once, revocable. A source may hold several, so a key can be
+    rotated without a gap."""
+
+    source = models.ForeignKey(DataSource, on_delete=models.CASCADE, related_name="write_keys")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16, db_index=True)
+    key_hash = models.CharField(max_length=64, unique=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…) of {self.source}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None

@@ -27,6 +27,7 @@ from c360.sources.models import (
     ImportBatch,
     SourceKind,
     Visibility,
+    WriteKey,
 )
 from c360.sources.permissions import can, visible_sources
 from c360.web.views import page
@@ -106,7 +107,59 @@ def source_detail(request: HttpRequest, source_id: int) -> HttpResponse:
         context["grant_form"] = GrantForm(source=source)
     if rights["import"]:
         context["upload_form"] = UploadForm(source=source)
+    if source.kind == SourceKind.EVENTS:
+        from c360.sources.queries import arrivals
+        from c360.warehouse import get_warehouse
+
+        context["arrivals"] = arrivals(get_warehouse(), source_id=source.pk)
+    if source.kind == SourceKind.EVENTS and rights["manage"]:
+        context["show_tracking"] = True
+        context["write_keys"] = source.write_keys.select_related("created_by", "revoked_by")
+        context["tracking_url"] = request.build_absolute_uri("/")
     return render(request, "sources/source_detail.html", context)
+
+
+@page
+@require_POST
+def write_key_create(request: HttpRequest, source_id: int) -> HttpResponse:
+    """Admins and the source's owner: a new write key; its secret is shown in this answer only."""
+    source = logic.get_source(request.user, source_id)
+    try:
+        issued = logic.create_write_key(
+            actor=request.user,  # type: ignore[arg-type]
+            source=source,
+            name=request.POST.get("name", ""),
+        )
+    except ValueError as exc:
+        messages.error(request, str(exc))
+        return redirect(reverse("source-detail", args=[source.pk]) + "#tracking")
+    response = render(
+        request,
+        "sources/write_key_issued.html",
+        {
+            "source": source,
+            "write_key": issued.write_key,
+            "secret": issued.secret,
+            "tracking_url": request.build_absolute_uri("/"),
+        },
+    )
+    # The secret must not linger in a browser or proxy cache.
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@page
+@require_POST
+def write_key_revoke(request: HttpRequest, source_id: int, key_id: int) -> HttpResponse:
+    """Admins and the source's owner: refuse a write key from now on."""
+    source = logic.get_source(request.user, source_id)
+    key = get_object_or_404(WriteKey, pk=key_id, source=source)
+    if key.revoked_at is not None:
+        messages.info(request, f"The write key {key.name!r} was revoked already.")
+    else:
+        logic.revoke_write_key(actor=request.user, write_key=key)  # type: ignore[arg-type]
+        messages.success(request, f"Revoked the write key {key.name!r}.")
+    return redirect(reverse("source-detail", args=[source.pk]) + "#tracking")
 
 
 @page

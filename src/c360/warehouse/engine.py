@@ -204,6 +204,75 @@ class Warehouse(ABC):
             names.append(key)
         return sql, names
 
+    def insert_query(
+        self,
+        table: str,
+        build: Callable[..., ir.Table],
+        *,
+        params: dict[str, str | int | list[int] | list[str]],
+        **static: Any,
+    ) -> None:
+        """Insert the rows of `build(self, **static, **params)` into `table`, where the data is.
+
+        Like query(), compiled once per shape and then only bound: a statement run on every
+        commit of the tracking API must not pay milliseconds of Ibis compilation each time.
+        `build` selects exactly the table's columns, in the table's order.
+        """
+        self._run_compiled(("insert", table), build, params, static, f"INSERT INTO {table} {{}}")
+
+    def delete_query(
+        self,
+        table: str,
+        build: Callable[..., ir.Table],
+        *,
+        key: tuple[str, ...],
+        params: dict[str, str | int | list[int] | list[str]],
+        **static: Any,
+    ) -> None:
+        """Delete the rows of `table` whose `key` is among the rows of `build(...)`; compiled
+        once per shape like insert_query()."""
+        same = " AND ".join(f's."{k}" = t."{k}"' for k in key)
+        statement = (
+            f"DELETE FROM {table} AS t WHERE EXISTS (SELECT 1 FROM ({{}}) AS s WHERE {same})"
+        )
+        self._run_compiled(("delete", table, key), build, params, static, statement)
+
+    def _run_compiled(
+        self,
+        tag: tuple[Any, ...],
+        build: Callable[..., ir.Table],
+        params: dict[str, Any],
+        static: dict[str, Any],
+        statement: str,
+    ) -> None:
+        shape = (
+            tag,
+            build.__module__,
+            build.__qualname__,
+            tuple(sorted((k, repr(v)) for k, v in static.items())),
+            tuple(
+                (k, len(v) if isinstance(v, list) else type(v).__name__)
+                for k, v in sorted(params.items())
+            ),
+        )
+        compiled = self._compiled.get(shape)
+        if compiled is None:
+            select_sql, names = self._compile(build, params, static)
+            compiled = (statement.replace("{}", select_sql, 1), names)
+            self._compiled[shape] = compiled
+        sql, names = compiled
+        values: dict[str, Any] = {}
+        for name, value in params.items():
+            if isinstance(value, list):
+                values.update({f"{name}_{i}": item for i, item in enumerate(value)})
+            else:
+                values[name] = value
+        with self._write_lock:
+            self._run_prepared(sql, {key: values[key] for key in names})
+
+    def _run_prepared(self, sql: str, values: dict[str, Any]) -> None:
+        raise NotImplementedError
+
     def _placeholder(self, name: str) -> str:
         return f"${name}"
 
@@ -442,6 +511,19 @@ class DuckDBWarehouse(Warehouse):
         bound = ", ".join(f"{key} := {_literal(value)}" for key, value in values.items())
         return f"EXECUTE {name}({bound})"
 
+    def _run_prepared(self, sql: str, values: dict[str, Any]) -> None:
+        """A compiled statement (insert_query, delete_query), prepared once per connection."""
+        self.ibis()  # the backend sets the session up (time zone) on first use
+        cursor = self._cursor()
+        prepared: dict[str, str] = self._local.__dict__.setdefault("prepared", {})
+        name = prepared.get(sql)
+        if name is None:
+            name = f"c360_q{len(prepared)}"
+            cursor.execute(f"PREPARE {name} AS {sql}").fetchall()
+            prepared[sql] = name
+        bound = ", ".join(f"{key} := {_literal(value)}" for key, value in values.items())
+        cursor.execute(f"EXECUTE {name}({bound})" if values else f"EXECUTE {name}").fetchall()
+
     def _execute(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         return list(self._cursor().execute(sql, params).fetchall())
 
@@ -609,6 +691,11 @@ class PostgresWarehouse(Warehouse):
             names = [column.name for column in cur.description or []]
             rows = cur.fetchall()
         return pa.Table.from_pylist([dict(zip(names, row, strict=True)) for row in rows])
+
+    def _run_prepared(self, sql: str, values: dict[str, Any]) -> None:
+        escaped = re.sub(r"%(?!\()", "%%", sql)
+        with self._conn().cursor() as cur:
+            cur.execute(escaped, values)
 
     def _execute(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         with self._conn().cursor() as cur:

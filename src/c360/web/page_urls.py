@@ -31,6 +31,12 @@ urlpatterns = [
     path("sources/<int:source_id>/grants/", sources.grant_set, name="source-grant"),
     path("sources/<int:source_id>/upload/", sources.upload, name="source-upload"),
     path("sources/<int:source_id>/preview/", sources.upload_preview, name="source-preview"),
+    path("sources/<int:source_id>/write-keys/", sources.write_key_create, name="write-key-create"),
+    path(
+        "sources/<int:source_id>/write-keys/<int:key_id>/revoke/",
+        sources.write_key_revoke,
+        name="write-key-revoke",
+    ),
     path("imports/<int:batch_id>/", sources.batch_detail, name="batch-detail"),
     path("imports/<int:batch_id>/progress/", sources.batch_progress, name="batch-progress"),
     path("imports/<int:batch_id>/rejected.csv", sources.batch_rejected, name="batch-rejected"),

@@ -1,0 +1,275 @@
+"""The HTTP tracking API on loopback: batch throughput, single-call latency, freshness.
+
+Starts `c360 serve` on a free 127.0.0.1 port over a throwaway data dir (an events source,
+its write key, a token that reads profiles), then prints:
+
+1. /v1/batch throughput: client threads post batches of 100 track events (unique message
+   ids, 1,000 known users) for --seconds; events acknowledged per second.
+2. /v1/track latency at a steady --rate requests per second (open loop: each request is sent
+   at its scheduled time, by 64 concurrent senders) for --seconds; p50 and p99 of the time
+   from sending to the answer, and how far the senders fell behind the schedule.
+3. freshness: --samples times, one /v1/track for a known person, then the profile API
+   (/api/profiles/{id}/timeline) is read every 10 ms until the event is there; p50 and p99 of
+   the time from the acknowledgement to the first read that shows it.
+
+Everything runs on one machine: the clients share its cores with the server, so the figures
+are lower bounds of what the server does alone. Run: .venv/bin/python bench/bench_ingest.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+USERS = 1_000
+UA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/124.0 Safari/537.36"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _env(data_dir: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    for key in ("C360_WAREHOUSE_URL", "DATABASE_URL", "DJANGO_SETTINGS_MODULE"):
+        env.pop(key, None)
+    env.update({"C360_DATA_DIR": str(data_dir), "C360_ENV": "production"})
+    return env
+
+
+def _seed(data_dir: Path) -> dict[str, Any]:
+    done = subprocess.run(  # noqa: S603 (our own script)
+        [sys.executable, str(ROOT / "tests" / "ingest" / "seed_tracking.py"), str(data_dir)],
+        env=_env(data_dir),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    seeded: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return seeded
+
+
+def _percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+def _message(user: int, event: str, message_id: str) -> dict[str, Any]:
+    return {
+        "type": "track",
+        "userId": f"user-{user}",
+        "event": event,
+        "messageId": message_id,
+        "properties": {"sku": f"P{user % 97}", "price": 19.95},
+        "context": {"userAgent": UA, "page": {"url": "https://shop.example.nl/p/1"}},
+    }
+
+
+def _identify_users(client: httpx.Client) -> None:
+    """Make the users known people first, as a running site's are."""
+    for start in range(0, USERS, 100):
+        batch = [
+            {
+                "type": "identify",
+                "userId": f"user-{u}",
+                "anonymousId": f"anon-{u}",
+                "traits": {"email": f"user{u}@example.nl"},
+                "messageId": f"identify-{u}",
+            }
+            for u in range(start, start + 100)
+        ]
+        answer = client.post("/v1/batch", json={"batch": batch})
+        answer.raise_for_status()
+
+
+def throughput(url: str, auth: tuple[str, str], seconds: float, clients: int) -> None:
+    bodies: list[bytes] = []
+    for b in range(int(seconds * 400)):  # enough for 40,000 events/s
+        batch = [
+            _message((b * 100 + i) % USERS, "Product Viewed", f"t-{b}-{i}") for i in range(100)
+        ]
+        bodies.append(json.dumps({"batch": batch}).encode())
+    lock = threading.Lock()
+    acknowledged = [0]
+    refused = [0]
+    taken = iter(range(len(bodies)))
+    deadline = time.monotonic() + seconds
+
+    def client() -> None:
+        headers = {"Content-Type": "application/json"}
+        with httpx.Client(base_url=url, auth=auth, timeout=60, headers=headers) as http:
+            while time.monotonic() < deadline:
+                with lock:
+                    index = next(taken, None)
+                if index is None:
+                    return
+                answer = http.post("/v1/batch", content=bodies[index])
+                with lock:
+                    if answer.status_code == 200:
+                        acknowledged[0] += 100
+                    else:
+                        refused[0] += 1
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    took = time.perf_counter() - started
+    print(
+        f"/v1/batch throughput (100 events per batch, {clients} clients, {took:.1f} s): "
+        f"{acknowledged[0] / took:,.0f} events/s acknowledged ({acknowledged[0]:,} events; "
+        f"{refused[0]} batches answered 429/other)"
+    )
+
+
+async def _latency(url: str, auth: tuple[str, str], rate: float, seconds: float) -> None:
+    count = int(rate * seconds)
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    workers = 64  # httpx slows down badly with thousands of requests waiting for a connection
+    # Idle connections are dropped before uvicorn's keep-alive timeout (5 s) closes them.
+    limits = httpx.Limits(
+        max_connections=workers, max_keepalive_connections=workers, keepalive_expiry=2
+    )
+    async with httpx.AsyncClient(base_url=url, auth=auth, timeout=60, limits=limits) as http:
+        start = time.perf_counter() + 0.2
+        late = [0.0]
+        numbers = iter(range(count))
+
+        async def worker() -> None:
+            for i in numbers:
+                at = start + i / rate
+                delay = at - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                else:
+                    late[0] = max(late[0], -delay)
+                sent = time.perf_counter()
+                body = _message(i % USERS, "Product Viewed", f"l-{i}-{uuid.uuid4().hex[:8]}")
+                try:
+                    answer = await http.post("/v1/track", json=body)
+                except httpx.TransportError:
+                    statuses[0] = statuses.get(0, 0) + 1  # 0: no answer (connection lost)
+                    continue
+                latencies.append(time.perf_counter() - sent)
+                statuses[answer.status_code] = statuses.get(answer.status_code, 0) + 1
+
+        await asyncio.gather(*(worker() for _ in range(workers)))
+    print(
+        f"/v1/track latency at {rate:.0f} requests/s for {seconds:.0f} s ({count} requests, "
+        f"answers {statuses}): p50 {_percentile(latencies, 0.5) * 1000:.1f} ms, "
+        f"p99 {_percentile(latencies, 0.99) * 1000:.1f} ms "
+        f"(the client fell behind its schedule by up to {late[0] * 1000:.0f} ms)"
+    )
+
+
+def freshness(url: str, auth: tuple[str, str], token: str, samples: int) -> None:
+    headers = {"Authorization": f"Bearer {token}"}
+    times: list[float] = []
+    with (
+        httpx.Client(base_url=url, auth=auth, timeout=60) as tracker,
+        httpx.Client(base_url=url, headers=headers, timeout=60) as reader,
+    ):
+        for sample in range(samples):
+            user = (sample * 37) % USERS
+            person = reader.get(
+                "/api/profiles/lookup", params={"id_type": "user_id", "value": f"user-{user}"}
+            )
+            person.raise_for_status()
+            person_id = person.json()["person_id"]
+            event = f"Fresh {sample}"
+            answer = tracker.post(
+                "/v1/track", json=_message(user, event, f"f-{sample}-{uuid.uuid4().hex[:8]}")
+            )
+            answer.raise_for_status()
+            acknowledged = time.perf_counter()
+            while True:
+                page = reader.get(f"/api/profiles/{person_id}/timeline", params={"activity": event})
+                page.raise_for_status()
+                if page.json()["entries"]:
+                    times.append(time.perf_counter() - acknowledged)
+                    break
+                if time.perf_counter() - acknowledged > 60:
+                    raise SystemExit(f"sample {sample}: not in the profile after 60 s")
+                time.sleep(0.01)
+    print(
+        f"freshness, acknowledged to visible in the profile API ({samples} samples): "
+        f"p50 {_percentile(times, 0.5) * 1000:.0f} ms, p99 {_percentile(times, 0.99) * 1000:.0f} ms"
+        f" (max {max(times) * 1000:.0f} ms)"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=10, help="length of phases 1 and 2")
+    parser.add_argument("--clients", type=int, default=8, help="client threads in phase 1")
+    parser.add_argument("--rate", type=float, default=500, help="requests/s in phase 2")
+    parser.add_argument("--samples", type=int, default=100, help="freshness samples")
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="c360-bench-ingest-"))
+    data_dir = work / "data"
+    seeded = _seed(data_dir)
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    auth = (seeded["write_key"], "")
+    log = (work / "server.log").open("w")
+    server = subprocess.Popen(  # noqa: S603 (our own command)
+        [str(Path(sys.executable).parent / "c360"), "serve", "--port", str(port)],
+        env=_env(data_dir),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit("the server did not start; see " + log.name) from None
+                time.sleep(0.2)
+        print(
+            f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
+            f"{platform.python_version()}; server and clients on the same machine"
+        )
+        with httpx.Client(base_url=url, auth=auth, timeout=120) as client:
+            _identify_users(client)
+        throughput(url, auth, args.seconds, args.clients)
+        asyncio.run(_latency(url, auth, args.rate, args.seconds))
+        freshness(url, auth, seeded["token"], args.samples)
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            print("the server did not stop within 60 s of SIGTERM; killed it")
+            server.kill()
+            server.wait(timeout=60)
+        log.close()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
