@@ -9,21 +9,18 @@ clicks an activity and saves a screenshot (also to bench/out/process_map.png, gi
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from journeys.logs import RECEIPT
+from live_server import Server, server_env
 
 pytestmark = pytest.mark.browser
 
@@ -34,34 +31,14 @@ PASSWORD = "a-long-test-password"
 DURATION = re.compile(r"^\d+(\.\d)? (s|min|h|d)$")
 
 
-@dataclass
-class Site:
-    url: str
-    log: Path
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _env(data_dir: Path) -> dict[str, str]:
-    env = dict(os.environ)
-    for key in ("C360_WAREHOUSE_URL", "DATABASE_URL", "DJANGO_SETTINGS_MODULE"):
-        env.pop(key, None)
-    env.update({"C360_DATA_DIR": str(data_dir), "C360_ENV": "test"})
-    return env
-
-
 @pytest.fixture
-def site(tmp_path: Path) -> Iterator[Site]:
+def site(tmp_path: Path) -> Iterator[Server]:
     if not Path(CHROMIUM).exists():
         pytest.fail("Chromium is missing: `make chromium` installs it (Debian package chromium)")
     if not RECEIPT.exists():
         pytest.skip("shared/data/receipt.parquet is not beside the project")
     data_dir = tmp_path / "data"
-    env = _env(data_dir)
+    env = server_env(data_dir)
     seeded = subprocess.run(
         [sys.executable, str(HERE / "seed_receipt_site.py"), str(data_dir), str(RECEIPT), PASSWORD],
         env=env,
@@ -70,32 +47,15 @@ def site(tmp_path: Path) -> Iterator[Site]:
         timeout=300,
     )
     assert seeded.returncode == 0, seeded.stderr
-    port = _free_port()
-    log = tmp_path / "server.log"
-    with log.open("w") as out:
-        server = subprocess.Popen(
-            [str(Path(sys.executable).parent / "c360"), "serve", "--port", str(port)],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    server = Server(data_dir=data_dir, log=tmp_path / "server.log")
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert server.poll() is None, log.read_text()
-                assert time.monotonic() < deadline, log.read_text()
-                time.sleep(0.2)
-        yield Site(url=f"http://127.0.0.1:{port}", log=log)
+        server.start(timeout=60)
+        yield server
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        server.stop()
 
 
-def _drive(site: Site, **options: Any) -> dict[str, Any]:
+def _drive(site: Server, **options: Any) -> dict[str, Any]:
     options = {"base": site.url, "password": PASSWORD, "chromium": CHROMIUM, **options}
     run = subprocess.run(
         ["node", str(HERE / "process_map_page.mjs"), json.dumps(options)],
@@ -107,7 +67,9 @@ def _drive(site: Site, **options: Any) -> dict[str, Any]:
     return json.loads(run.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
-def test_process_map_sliders_performance_and_cases_in_chromium(site: Site, tmp_path: Path) -> None:
+def test_process_map_sliders_performance_and_cases_in_chromium(
+    site: Server, tmp_path: Path
+) -> None:
     screenshot = tmp_path / "process_map.png"
     bench_copy = ROOT / "bench" / "out" / "process_map.png"
     bench_copy.parent.mkdir(parents=True, exist_ok=True)

@@ -8,18 +8,16 @@ top bar, opens the profile, reads it, filters the timeline and saves a screensho
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from live_server import Server, server_env
 
 pytestmark = pytest.mark.browser
 
@@ -73,28 +71,8 @@ anna@example.nl,email_clicked,2024-03-08T08:05:00Z,email,Spring
 }
 
 
-@dataclass
-class Site:
-    url: str
-    log: Path
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _env(data_dir: Path) -> dict[str, str]:
-    env = dict(os.environ)
-    for key in ("C360_WAREHOUSE_URL", "DATABASE_URL", "DJANGO_SETTINGS_MODULE"):
-        env.pop(key, None)
-    env.update({"C360_DATA_DIR": str(data_dir), "C360_ENV": "test"})
-    return env
-
-
 @pytest.fixture
-def site(tmp_path: Path) -> Iterator[Site]:
+def site(tmp_path: Path) -> Iterator[Server]:
     if not Path(CHROMIUM).exists():
         pytest.fail("Chromium is missing: `make install` installs it (Debian package chromium)")
     csv_dir = tmp_path / "files"
@@ -102,7 +80,7 @@ def site(tmp_path: Path) -> Iterator[Site]:
     for name, text in FILES.items():
         (csv_dir / name).write_text(text)
     data_dir = tmp_path / "data"
-    env = _env(data_dir)
+    env = server_env(data_dir)
     seeded = subprocess.run(
         [sys.executable, str(HERE / "seed_site.py"), str(data_dir), str(csv_dir), PASSWORD],
         env=env,
@@ -111,32 +89,15 @@ def site(tmp_path: Path) -> Iterator[Site]:
         timeout=180,
     )
     assert seeded.returncode == 0, seeded.stderr
-    port = _free_port()
-    log = tmp_path / "server.log"
-    with log.open("w") as out:
-        server = subprocess.Popen(
-            [str(Path(sys.executable).parent / "c360"), "serve", "--port", str(port)],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    server = Server(data_dir=data_dir, log=tmp_path / "server.log")
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert server.poll() is None, log.read_text()
-                assert time.monotonic() < deadline, log.read_text()
-                time.sleep(0.2)
-        yield Site(url=f"http://127.0.0.1:{port}", log=log)
+        server.start(timeout=60)
+        yield server
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        server.stop()
 
 
-def _drive(site: Site, **options: Any) -> dict[str, Any]:
+def _drive(site: Server, **options: Any) -> dict[str, Any]:
     options = {"base": site.url, "password": PASSWORD, "chromium": CHROMIUM, **options}
     run = subprocess.run(
         ["node", str(HERE / "profile_page.mjs"), json.dumps(options)],
@@ -148,7 +109,7 @@ def _drive(site: Site, **options: Any) -> dict[str, Any]:
     return json.loads(run.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
-def test_search_open_and_read_a_profile_in_chromium(site: Site, tmp_path: Path) -> None:
+def test_search_open_and_read_a_profile_in_chromium(site: Server, tmp_path: Path) -> None:
     screenshot = tmp_path / "profile.png"
 
     seen = _drive(site, username="admin", query="anna", screenshot=str(screenshot))
@@ -194,7 +155,9 @@ def test_search_open_and_read_a_profile_in_chromium(site: Site, tmp_path: Path) 
     assert screenshot.stat().st_size > 20_000
 
 
-def test_staff_without_the_calls_source_see_no_call_in_chromium(site: Site, tmp_path: Path) -> None:
+def test_staff_without_the_calls_source_see_no_call_in_chromium(
+    site: Server, tmp_path: Path
+) -> None:
     seen = _drive(
         site, username="vera", query="06 1234 5678", screenshot=str(tmp_path / "profile-vera.png")
     )
