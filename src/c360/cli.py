@@ -181,6 +181,11 @@ def _serve(host: str, port: int) -> None:
         console.print(
             f"Marked {interrupted} analysis run(s) interrupted by the last stop as failed."
         )
+    from c360.ingest.kafka import start_consumers, stop_consumers
+
+    consuming = start_consumers()
+    if consuming:
+        console.print(f"Consuming the Kafka topics of {consuming} data source(s).")
     console.print(f"c360 is serving on [bold]{_url(host, port)}[/bold] (Ctrl+C stops it)")
     # Other commands that write (`c360 import`) find the running server here and send their
     # work to it, since the warehouse has one writing process.
@@ -203,6 +208,7 @@ def _serve(host: str, port: int) -> None:
         )
     finally:
         server_file.unlink(missing_ok=True)
+        stop_consumers()  # each commits what it stored and leaves its group
         close_warehouse()
 
 
