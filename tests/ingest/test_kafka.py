@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
+from django.test import Client
+from django.urls import reverse
 
 from c360.ingest import kafka, stream
 from c360.ingest.kafka import parse
@@ -309,6 +311,13 @@ def test_restarted_mid_stream_nothing_is_lost_or_doubled_and_bad_messages_are_de
     assert connection.state == "running"
     assert connection.messages_dead == 2
     assert "dead letters" in connection.last_error or "No space left" in connection.last_error
+    # The source page shows what the consumer reported.
+    page = Client()
+    page.force_login(admin)
+    html = page.get(reverse("kafka-state", args=[source.pk])).content.decode()
+    assert 'data-kafka-state="running"' in html
+    assert html.count("<td>clicks</td>") == 3 + 2  # three partitions, two dead letters
+    assert "event: required for a track message" in html
     second.stop()
     assert KafkaConnection.objects.get(source=source).state == "stopped"
 

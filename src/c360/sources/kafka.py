@@ -17,6 +17,7 @@ from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 
 from c360.accounts.logic import is_admin
+from c360.sources.logic import NotAllowed
 from c360.sources.models import (
     DataSource,
     KafkaConnection,
@@ -27,16 +28,23 @@ from c360.sources.models import (
 )
 from c360.sources.permissions import Actor
 
+__all__ = [
+    "KafkaSettings",
+    "NotAllowed",
+    "consumer_config",
+    "delete_kafka_connection",
+    "may_see_dead_letters",
+    "record_dead_letters",
+    "save_kafka_connection",
+    "validate_settings",
+]
+
 SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 MIN_SESSION_TIMEOUT_MS = 6_000  # Kafka brokers refuse less (group.min.session.timeout.ms)
 MAX_SESSION_TIMEOUT_MS = 300_000
 VALUE_LIMIT = 10_000  # characters of a dead letter's message kept for the page
 _TOPIC = re.compile(r"^[A-Za-z0-9._-]{1,249}$")  # Kafka's own rule for topic names
 _HOST = re.compile(r"^[A-Za-z0-9._-]+$|^\[[0-9A-Fa-f:.]+\]$")
-
-
-class NotAllowed(PermissionError):
-    pass
 
 
 @dataclass(frozen=True)
