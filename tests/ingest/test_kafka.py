@@ -323,13 +323,23 @@ def test_restarted_mid_stream_nothing_is_lost_or_doubled_and_bad_messages_are_de
 
 
 @pytest.mark.slow
-def test_the_server_consumes_every_enabled_connection_in_journey_format(
+def test_the_server_consumes_connections_made_while_it_runs_in_journey_format(
     transactional_db: None, warehouse: Warehouse, broker: Broker, consumers: None
 ) -> None:
     admin = make_admin()
     source = make_source(owner=admin, name="Store visits")
     broker.create_topic("visits", partitions=1)
-    connect(admin, source, broker, "visits", "journey")
+    assert kafka.start_consumers() == 0
+    # Made as `c360 kafka set` in another process makes it: the server notices by itself.
+    KafkaConnection.objects.create(
+        source=source,
+        bootstrap_servers=broker.bootstrap,
+        topics=["visits"],
+        group_id="c360-visits",
+        message_format="journey",
+        session_timeout_ms=6000,
+        created_by=admin,
+    )
     broker.produce(
         "visits",
         [
@@ -339,7 +349,6 @@ def test_the_server_consumes_every_enabled_connection_in_journey_format(
             journey(customer_id="C2", action_type="store_visit", store="Utrecht"),  # again
         ],
     )
-    assert kafka.start_consumers() == 1
     wait_until(
         lambda: (
             KafkaDeadLetter.objects.filter(source=source).exists()
@@ -355,5 +364,19 @@ def test_the_server_consumes_every_enabled_connection_in_journey_format(
     letter = KafkaDeadLetter.objects.get(source=source)
     assert letter.offset == 2 and letter.partition == 0
     assert letter.reason == 'time: "30/04/2026" is not a timestamp'
-    kafka.stop_consumers()
+    # Paused on the page: the server stops that consumer.
+    connection = KafkaConnection.objects.get(source=source)
+    save_kafka_connection(
+        actor=admin,
+        source=source,
+        settings=validate_settings(
+            bootstrap_servers=connection.bootstrap_servers,
+            topics=connection.topics,
+            group_id=connection.group_id,
+            message_format="journey",
+            session_timeout_ms=6000,
+            enabled=False,
+        ),
+    )
     assert KafkaConnection.objects.get(source=source).state == "stopped"
+    assert kafka.sync_consumers() == 0

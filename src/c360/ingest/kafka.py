@@ -370,23 +370,61 @@ def _text(value: bytes | None) -> str:
 
 
 # -- the consumers of this process --------------------------------------------------------
+SYNC_SECONDS = 5.0  # how often a server looks for connections added or changed elsewhere
+
 _consumers: dict[int, SourceConsumer] = {}
-_embedded = False  # set by start_consumers: this process runs every enabled connection
+_versions: dict[int, datetime] = {}  # source id -> updated_at of the settings it runs with
 _lock = threading.Lock()
+_supervisor: threading.Thread | None = None
+_supervisor_stop = threading.Event()
 
 
 def start_consumers() -> int:
-    """At server start-up: a consumer for every enabled Kafka connection; how many."""
-    global _embedded
+    """At server start-up: a consumer for every enabled Kafka connection, and a watcher that
+    starts, restarts or stops consumers as connections are added, changed or removed (on the
+    page, or by `c360 kafka set` in another process); how many run now."""
+    global _supervisor
+    with _lock:
+        if _supervisor is None:
+            _supervisor_stop.clear()
+            _supervisor = threading.Thread(target=_watch, name="c360-kafka-watch", daemon=True)
+            _supervisor.start()
+    return sync_consumers()
+
+
+def _watch() -> None:
+    from django.db import connection as db
+
+    try:
+        while not _supervisor_stop.wait(SYNC_SECONDS):
+            try:
+                sync_consumers()
+            except Exception:  # the metadata database is away: try again next time
+                log.exception("looking for changed Kafka connections failed")
+    finally:
+        db.close()
+
+
+def sync_consumers() -> int:
+    """Run exactly the enabled connections, each with its current settings."""
     from c360.sources.models import KafkaConnection
 
+    wanted = dict(
+        KafkaConnection.objects.filter(enabled=True).values_list("source_id", "updated_at")
+    )
+    stopping = []
     with _lock:
-        _embedded = True
-        for source_id in KafkaConnection.objects.filter(enabled=True).values_list(
-            "source_id", flat=True
-        ):
+        for source_id, consumer in list(_consumers.items()):
+            if wanted.get(source_id) != _versions.get(source_id) or not consumer.alive:
+                stopping.append(_consumers.pop(source_id))
+                _versions.pop(source_id, None)
+    for consumer in stopping:
+        consumer.stop()
+    with _lock:
+        for source_id, version in wanted.items():
             if source_id not in _consumers:
                 _consumers[source_id] = SourceConsumer(source_id=source_id).start()
+                _versions[source_id] = version
         return len(_consumers)
 
 
@@ -406,11 +444,15 @@ def start_consumer(
 
 def stop_consumers(timeout: float = 30) -> None:
     """Stop every consumer of this process: each finishes its round and leaves its group."""
-    global _embedded
+    global _supervisor
+    _supervisor_stop.set()
     with _lock:
+        watcher, _supervisor = _supervisor, None
         running = list(_consumers.values())
         _consumers.clear()
-        _embedded = False
+        _versions.clear()
+    if watcher is not None:
+        watcher.join(timeout)
     for consumer in running:
         consumer._stop.set()
     for consumer in running:
@@ -418,15 +460,6 @@ def stop_consumers(timeout: float = 30) -> None:
 
 
 def settings_changed(*, source_id: int) -> None:
-    """A connection was saved or deleted: a server running consumers restarts that one."""
-    with _lock:
-        if not _embedded:
-            return
-        running = _consumers.pop(source_id, None)
-    if running is not None:
-        running.stop()
-    from c360.sources.models import KafkaConnection
-
-    if KafkaConnection.objects.filter(source_id=source_id, enabled=True).exists():
-        with _lock:
-            _consumers[source_id] = SourceConsumer(source_id=source_id).start()
+    """A connection was saved or deleted here: a server running consumers applies it now."""
+    if _supervisor is not None:
+        sync_consumers()
