@@ -171,7 +171,14 @@ class SourceConsumer:
                 on_lost=self._on_revoke,
             )
             while not self._stop.is_set():
-                polled = consumer.consume(num_messages=self.max_messages, timeout=POLL_SECONDS)
+                # Wait for the first message only, then take what else is there: a round
+                # starts as soon as something arrives, and holds many when many wait.
+                first = consumer.poll(POLL_SECONDS)
+                polled = []
+                if first is not None:
+                    polled = [first]
+                    if self.max_messages > 1:
+                        polled += consumer.consume(num_messages=self.max_messages - 1, timeout=0)
                 if polled:
                     self._handle(consumer, polled, message_format=connection.message_format)
                 self._report_lag(consumer)

@@ -249,6 +249,9 @@ def consumer_config(connection: KafkaConnection) -> dict[str, Any]:
         "auto.offset.reset": "earliest",
         "session.timeout.ms": connection.session_timeout_ms,
         "heartbeat.interval.ms": max(500, connection.session_timeout_ms // 6),
+        # A fetch with nothing new returns after 100 ms rather than 500: fresher events for
+        # ten small requests a second per idle broker.
+        "fetch.wait.max.ms": 100,
         "client.id": f"c360-source-{connection.source_id}",
         "security.protocol": connection.security_protocol,
     }
