@@ -76,6 +76,26 @@ def test_consume_refuses_the_embedded_warehouse(tmp_path: Path) -> None:
     assert "Traceback" not in done.stderr
 
 
+def test_kafka_set_checks_each_setting_and_show_tells_the_state(tmp_path: Path) -> None:
+    _seed(tmp_path)
+    base = ["kafka", "set", "--source", "clicks", "--topics", "web,app"]
+    bad = _run(tmp_path, None, *base, "--bootstrap-servers", "kafka1")
+    assert bad.returncode == 2
+    assert bad.stderr.strip() == ("c360: bootstrap_servers: 'kafka1' has no port; write host:port")
+    good = _run(tmp_path, None, *base, "--bootstrap-servers", "kafka1:9092", "--format", "journey")
+    assert good.returncode == 0, good.stderr
+    assert "Clicks consumes web, app from kafka1:9092 as group c360-source-1 (journey)" in (
+        good.stdout
+    )
+    shown = _run(tmp_path, None, "kafka", "show", "--source", "Clicks")
+    assert shown.returncode == 0, shown.stderr
+    assert "Clicks: web, app from kafka1:9092, group c360-source-1, journey; consumer stopped" in (
+        shown.stdout
+    )
+    missing = _run(tmp_path, None, "kafka", "show", "--source", "Nope")
+    assert missing.returncode == 2 and "no data source called 'Nope'" in missing.stderr
+
+
 @pytest.fixture
 def broker(tmp_path: Path) -> Iterator[Broker]:
     running = start_broker(tmp_path / "broker.log")
