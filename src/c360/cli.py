@@ -52,6 +52,8 @@ app = typer.Typer(
 )
 mapping_app = typer.Typer(help="Saved column mappings.", no_args_is_help=True)
 app.add_typer(mapping_app, name="mapping")
+kafka_app = typer.Typer(help="Kafka connections of events sources.", no_args_is_help=True)
+app.add_typer(kafka_app, name="kafka")
 
 console = Console(highlight=False, soft_wrap=True)  # a line stays one line when piped
 
@@ -182,6 +184,11 @@ def _serve(host: str, port: int) -> None:
         console.print(
             f"Marked {interrupted} analysis run(s) interrupted by the last stop as failed."
         )
+    from c360.ingest.kafka import start_consumers, stop_consumers
+
+    consuming = start_consumers()
+    if consuming:
+        console.print(f"Consuming the Kafka topics of {consuming} data source(s).")
     console.print(f"c360 is serving on [bold]{_url(host, port)}[/bold] (Ctrl+C stops it)")
     # Other commands that write (`c360 import`) find the running server here and send their
     # work to it, since the warehouse has one writing process.
@@ -204,6 +211,7 @@ def _serve(host: str, port: int) -> None:
         )
     finally:
         server_file.unlink(missing_ok=True)
+        stop_consumers()  # each commits what it stored and leaves its group
         # Commit what the tracking API has queued before the warehouse closes.
         stop_stream_writer()
         close_warehouse()
@@ -641,6 +649,152 @@ def mapping_list(
             saved.updated_at.strftime("%Y-%m-%d %H:%M"),
         )
     console.print(table)
+
+
+# -- Kafka ------------------------------------------------------------------------------
+def _source_named(name: str) -> Any:
+    from c360.sources.models import DataSource
+
+    found = DataSource.objects.filter(name__iexact=name.strip()).first()
+    if found is None:
+        raise ValueError(f"no data source called {name!r}")
+    return found
+
+
+@kafka_app.command("set")
+@_clear_errors
+def kafka_set(
+    source: Annotated[str, typer.Option(help="Name of the events source.")],
+    bootstrap_servers: Annotated[str, typer.Option(help="host:port[,host:port...]")],
+    topics: Annotated[str, typer.Option(help="Topic names, separated by commas.")],
+    group: Annotated[
+        str | None, typer.Option(help="Consumer group (default c360-source-ID).")
+    ] = None,
+    message_format: Annotated[
+        str, typer.Option("--format", help="segment (Segment JSON) or journey (journey JSON).")
+    ] = "segment",
+    security_protocol: Annotated[
+        str, typer.Option(help="PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL.")
+    ] = "PLAINTEXT",
+    sasl_mechanism: Annotated[str, typer.Option(help="PLAIN, SCRAM-SHA-256, SCRAM-SHA-512.")] = "",
+    sasl_username: Annotated[str, typer.Option(help="SASL user name.")] = "",
+    sasl_password: Annotated[
+        str, typer.Option(envvar="C360_KAFKA_SASL_PASSWORD", help="SASL password.")
+    ] = "",
+    ssl_ca_location: Annotated[str, typer.Option(help="CA certificate file for TLS.")] = "",
+    session_timeout_ms: Annotated[int, typer.Option(help="Consumer session timeout.")] = 10_000,
+    paused: Annotated[bool, typer.Option(help="Save without consuming.")] = False,
+    user: Annotated[
+        str | None, typer.Option(help="Act as this admin (default: the first).")
+    ] = None,
+) -> None:
+    """Connect an events source to Kafka topics, or change its connection."""
+    _prepare_metadata()
+    from c360.sources.kafka import save_kafka_connection, validate_settings
+
+    found = _source_named(source)
+    settings = validate_settings(
+        bootstrap_servers=bootstrap_servers,
+        topics=topics,
+        group_id=group or f"c360-source-{found.pk}",
+        message_format=message_format,
+        security_protocol=security_protocol,
+        sasl_mechanism=sasl_mechanism,
+        sasl_username=sasl_username,
+        sasl_password=sasl_password,
+        ssl_ca_location=ssl_ca_location,
+        session_timeout_ms=session_timeout_ms,
+        enabled=not paused,
+    )
+    saved = save_kafka_connection(actor=_acting_user(user), source=found, settings=settings)
+    console.print(
+        f"Saved: {found.name} consumes {', '.join(saved.topics)} from "
+        f"{saved.bootstrap_servers} as group {saved.group_id} ({saved.message_format})"
+        + (", paused." if paused else ".")
+    )
+
+
+@kafka_app.command("show")
+@_clear_errors
+def kafka_show(source: Annotated[str, typer.Option(help="Name of the events source.")]) -> None:
+    """The connection of a source, its consumer's state, lag and latest dead letters."""
+    _prepare_metadata()
+    from rich.table import Table
+
+    from c360.sources.models import KafkaConnection, KafkaDeadLetter
+
+    found = _source_named(source)
+    connection = KafkaConnection.objects.filter(source=found).first()
+    if connection is None:
+        raise ValueError(f"{found.name!r} is not connected to Kafka: `c360 kafka set` connects it")
+    console.print(
+        f"{found.name}: {', '.join(connection.topics)} from {connection.bootstrap_servers}, "
+        f"group {connection.group_id}, {connection.message_format}; "
+        f"consumer {connection.state}"
+        + (f" ({connection.consumer_host})" if connection.consumer_host else "")
+        + f", {connection.messages_stored:,} stored, {connection.messages_dead:,} dead letters"
+    )
+    if connection.last_error:
+        console.print(f"Last error: {connection.last_error}")
+    table = Table("topic", "partition", "committed", "end", "lag")
+    for p in connection.partitions:
+        table.add_row(
+            *(str(p.get(k, "")) for k in ("topic", "partition", "committed", "end", "lag"))
+        )
+    if connection.partitions:
+        console.print(table)
+    for letter in KafkaDeadLetter.objects.filter(source=found)[:10]:
+        console.print(
+            f"dead letter {letter.topic}[{letter.partition}]@{letter.offset}: {letter.reason}"
+        )
+
+
+@app.command()
+@_clear_errors
+def consume(
+    source: Annotated[str, typer.Option(help="Name of the events source whose topics to consume.")],
+    seconds: Annotated[
+        float | None, typer.Option(help="Stop after this many seconds (default: until stopped).")
+    ] = None,
+) -> None:
+    """Run the Kafka consumer of one source in this process (PostgreSQL warehouse only)."""
+    import threading
+
+    _prepare_metadata()
+    from django.conf import settings
+
+    from c360.ingest.kafka import start_consumer, stop_consumers
+    from c360.ingest.stream import stop_stream_writer
+    from c360.sources.models import KafkaConnection
+    from c360.warehouse.runtime import close_warehouse
+
+    if not settings.C360_WAREHOUSE_URL.startswith(("postgresql://", "postgres://")):
+        raise ValueError(
+            "`c360 consume` needs a PostgreSQL warehouse (C360_WAREHOUSE_URL=postgresql://...); "
+            "with the embedded warehouse, `c360 serve` consumes every connected source itself"
+        )
+    found = _source_named(source)
+    connection = KafkaConnection.objects.filter(source=found).first()
+    if connection is None:
+        raise ValueError(f"{found.name!r} is not connected to Kafka: `c360 kafka set` connects it")
+    if not connection.enabled:
+        raise ValueError(f"the Kafka connection of {found.name!r} is paused")
+    _open_warehouse()
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    start_consumer(source_id=found.pk)
+    console.print(
+        f"Consuming {', '.join(connection.topics)} into {found.name} as group "
+        f"{connection.group_id} (Ctrl+C stops)"
+    )
+    try:
+        stop.wait(seconds)
+    finally:
+        stop_consumers()  # commits what it stored, leaves the group
+        stop_stream_writer()
+        close_warehouse()
+    console.print("Stopped.")
 
 
 if __name__ == "__main__":

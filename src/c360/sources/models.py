@@ -177,3 +177,106 @@ class WriteKey(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+class KafkaFormat(models.TextChoices):
+    SEGMENT = "segment", "Segment JSON"
+    JOURNEY = "journey", "Journey JSON"
+
+
+class KafkaSecurity(models.TextChoices):
+    PLAINTEXT = "PLAINTEXT", "None"
+    SSL = "SSL", "TLS"
+    SASL_PLAINTEXT = "SASL_PLAINTEXT", "SASL without TLS"
+    SASL_SSL = "SASL_SSL", "SASL over TLS"
+
+
+class KafkaConsumerState(models.TextChoices):
+    STOPPED = "stopped", "Stopped"
+    STARTING = "starting", "Starting"
+    RUNNING = "running", "Running"
+    ERROR = "error", "Error"
+
+
+class KafkaConnection(models.Model):
+    """Where an events source reads its Kafka topics, and how its consumer is doing.
+
+    Settings are validated by c360.ingest.kafka_settings; the state fields are written by the
+    consumer (c360.ingest.kafka), in whichever process runs it, so the source page can show
+    them whether the server or `c360 consume` consumes.
+    """
+
+    source = models.OneToOneField(
+        DataSource, on_delete=models.CASCADE, related_name="kafka_connection"
+    )
+    bootstrap_servers = models.CharField(max_length=1000)
+    topics = models.JSONField(default=list)  # topic names
+    group_id = models.CharField(max_length=255)
+    message_format = models.CharField(
+        max_length=10, choices=KafkaFormat.choices, default=KafkaFormat.SEGMENT
+    )
+    security_protocol = models.CharField(
+        max_length=20, choices=KafkaSecurity.choices, default=KafkaSecurity.PLAINTEXT
+    )
+    sasl_mechanism = models.CharField(max_length=20, blank=True)
+    sasl_username = models.CharField(max_length=255, blank=True)
+    # Kept as given: the consumer must send it to the broker. Never shown on a page or by the API.
+    sasl_password = models.CharField(max_length=1000, blank=True)
+    ssl_ca_location = models.CharField(max_length=1000, blank=True)
+    session_timeout_ms = models.PositiveIntegerField(default=10_000)
+    enabled = models.BooleanField(default=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    # The consumer's state, as it last reported it.
+    state = models.CharField(
+        max_length=10, choices=KafkaConsumerState.choices, default=KafkaConsumerState.STOPPED
+    )
+    state_at = models.DateTimeField(null=True, blank=True)
+    consumer_host = models.CharField(max_length=255, blank=True)  # host:pid of the consumer
+    partitions = models.JSONField(default=list)  # [{topic, partition, committed, end, lag}]
+    messages_stored = models.BigIntegerField(default=0)
+    messages_dead = models.BigIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    last_error_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"Kafka {', '.join(self.topics)} for {self.source}"
+
+    @property
+    def total_lag(self) -> int | None:
+        lags = [p.get("lag") for p in self.partitions if p.get("lag") is not None]
+        return sum(lags) if lags else None
+
+
+class KafkaDeadLetter(models.Model):
+    """A Kafka message that could not be stored as an event, with where it was and why.
+
+    Kept in the metadata database, not the warehouse: a dead letter is not a touchpoint of a
+    customer but an operator's to-do, read by the source page next to the import log (whose
+    per-row errors live here too); it must stay out of the events' lineage, so rolling back a
+    stream batch or recomputing people never touches it. Few are expected; one per
+    (topic, partition, offset), so a replay after a restart records it once.
+    """
+
+    source = models.ForeignKey(DataSource, on_delete=models.CASCADE, related_name="dead_letters")
+    topic = models.CharField(max_length=255)
+    partition = models.IntegerField()
+    offset = models.BigIntegerField()
+    key = models.TextField(blank=True)
+    value = models.TextField(blank=True)  # the first VALUE_LIMIT characters of the message
+    reason = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source", "topic", "partition", "offset"], name="one_dead_letter_per_offset"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.topic}[{self.partition}]@{self.offset}: {self.reason[:60]}"

@@ -665,10 +665,24 @@ class PostgresWarehouse(Warehouse):
         options = f"-c search_path={self.schema}" if self.schema else ""
         conn = psycopg.connect(self._conninfo, autocommit=autocommit, options=options)
         if self.schema:
-            conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
+            try:
+                conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
+            except psycopg.errors.UniqueViolation:  # another process created it just now
+                if not autocommit:
+                    conn.rollback()
             if not autocommit:
                 conn.commit()
         return conn
+
+    def migrate(self) -> list[int]:
+        """As Warehouse.migrate, one process at a time: several workers (`c360 consume`) may
+        start on a fresh warehouse together, and two creating one table fail."""
+        import psycopg
+
+        with psycopg.connect(self._conninfo, autocommit=True) as lock:
+            # A session lock, released when this connection closes.
+            lock.execute("SELECT pg_advisory_lock(hashtext(%s))", (f"c360:{self.schema}",))
+            return super().migrate()
 
     def _conn(self) -> Any:
         conn = getattr(self._local, "conn", None)

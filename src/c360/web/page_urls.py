@@ -7,6 +7,7 @@ from c360.accounts import views as accounts
 from c360.analyses import views as analyses
 from c360.journeys import views as journeys
 from c360.profiles import views as profiles
+from c360.sources import kafka_views
 from c360.sources import views as sources
 from c360.web import views
 
@@ -37,6 +38,10 @@ urlpatterns = [
         sources.write_key_revoke,
         name="write-key-revoke",
     ),
+    path("sources/<int:source_id>/kafka/", kafka_views.kafka_panel, name="kafka-panel"),
+    path("sources/<int:source_id>/kafka/state/", kafka_views.kafka_state, name="kafka-state"),
+    path("sources/<int:source_id>/kafka/save/", kafka_views.kafka_save, name="kafka-save"),
+    path("sources/<int:source_id>/kafka/delete/", kafka_views.kafka_delete, name="kafka-delete"),
     path("imports/<int:batch_id>/", sources.batch_detail, name="batch-detail"),
     path("imports/<int:batch_id>/progress/", sources.batch_progress, name="batch-progress"),
     path("imports/<int:batch_id>/rejected.csv", sources.batch_rejected, name="batch-rejected"),
