@@ -150,10 +150,21 @@ class Warehouse(ABC):
         return self._fetch_rows(*self._bound(build, params, static))
 
     def _bound(
-        self, build: Callable[..., ir.Table], params: dict[str, Any], static: dict[str, Any]
+        self,
+        build: Callable[..., ir.Table],
+        params: dict[str, Any],
+        static: dict[str, Any],
+        *,
+        statement: str = "{}",
+        tag: tuple[Any, ...] = (),
     ) -> tuple[str, dict[str, Any]]:
-        """The compiled SQL of a query's shape (compiled once) and its parameter values."""
+        """The compiled SQL of a query's shape (compiled once) and its parameter values.
+
+        `statement` wraps the query's SELECT (at its `{}`), e.g. in an INSERT; `tag` tells
+        such statements apart from the bare query of the same shape.
+        """
         shape = (
+            tag,
             build.__module__,
             build.__qualname__,
             tuple(sorted((k, repr(v)) for k, v in static.items())),
@@ -164,7 +175,8 @@ class Warehouse(ABC):
         )
         compiled = self._compiled.get(shape)
         if compiled is None:
-            compiled = self._compile(build, params, static)
+            select_sql, names = self._compile(build, params, static)
+            compiled = (statement.replace("{}", select_sql, 1), names)
             self._compiled[shape] = compiled
         sql, names = compiled
         values: dict[str, Any] = {}
@@ -245,30 +257,9 @@ class Warehouse(ABC):
         static: dict[str, Any],
         statement: str,
     ) -> None:
-        shape = (
-            tag,
-            build.__module__,
-            build.__qualname__,
-            tuple(sorted((k, repr(v)) for k, v in static.items())),
-            tuple(
-                (k, len(v) if isinstance(v, list) else type(v).__name__)
-                for k, v in sorted(params.items())
-            ),
-        )
-        compiled = self._compiled.get(shape)
-        if compiled is None:
-            select_sql, names = self._compile(build, params, static)
-            compiled = (statement.replace("{}", select_sql, 1), names)
-            self._compiled[shape] = compiled
-        sql, names = compiled
-        values: dict[str, Any] = {}
-        for name, value in params.items():
-            if isinstance(value, list):
-                values.update({f"{name}_{i}": item for i, item in enumerate(value)})
-            else:
-                values[name] = value
+        sql, values = self._bound(build, params, static, statement=statement, tag=tag)
         with self._write_lock:
-            self._run_prepared(sql, {key: values[key] for key in names})
+            self._run_prepared(sql, values)
 
     def _run_prepared(self, sql: str, values: dict[str, Any]) -> None:
         raise NotImplementedError
