@@ -202,7 +202,8 @@ def _known_records(warehouse: Warehouse, **rows: Any) -> ir.Table:
     new = _appended(warehouse, **rows)
     identity_map = warehouse.table("identity_map").select(*_KEYS, "person_id", "linked")
     joined = new.left_join(identity_map, _KEYS)
-    mapped = (joined.linked.fill_null(False) & joined.person_id.notnull()).cast("int64")
+    # A CASE, not a cast: PostgreSQL has no cast from boolean to bigint.
+    mapped = ibis.ifelse(joined.linked.fill_null(False) & joined.person_id.notnull(), 1, 0)
     per_record = joined.group_by(_RECORD).agg(
         n=joined.count(), mapped=mapped.sum(), lo=joined.person_id.min(), hi=joined.person_id.max()
     )
