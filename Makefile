@@ -36,7 +36,6 @@ $(JS_STAMP): frontend/package.json frontend/package-lock.json
 	npm ci --prefix frontend --no-audit --no-fund --loglevel=error
 	@touch $@
 
-# The page tests drive Debian's headless Chromium (never a downloaded browser).
 # The page tests drive Debian's Chromium (never a browser download); installed when missing.
 chromium:
 	@command -v chromium >/dev/null || \

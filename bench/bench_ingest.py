@@ -3,8 +3,9 @@
 Starts `c360 serve` on a free 127.0.0.1 port over a throwaway data dir (an events source,
 its write key, a token that reads profiles), then prints:
 
-1. /v1/batch throughput: client threads post batches of 100 track events (unique message
-   ids, 1,000 known users) for --seconds; events acknowledged per second.
+1. /v1/batch throughput: --clients client threads (64: the senders of a busy site, each with
+   one request in flight) post batches of 100 track events (unique message ids, 1,000 known
+   users) for --seconds; events acknowledged per second.
 2. /v1/track latency at a steady --rate requests per second (open loop: each request is sent
    at its scheduled time, by 64 concurrent senders) for --seconds; p50 and p99 of the time
    from sending to the answer, and how far the senders fell behind the schedule.
@@ -222,7 +223,7 @@ def freshness(url: str, auth: tuple[str, str], token: str, samples: int) -> None
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10, help="length of phases 1 and 2")
-    parser.add_argument("--clients", type=int, default=8, help="client threads in phase 1")
+    parser.add_argument("--clients", type=int, default=64, help="client threads in phase 1")
     parser.add_argument("--rate", type=float, default=500, help="requests/s in phase 2")
     parser.add_argument("--samples", type=int, default=100, help="freshness samples")
     args = parser.parse_args()

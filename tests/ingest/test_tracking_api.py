@@ -1,8 +1,9 @@
-"""The HTTP tracking API (/v1/...) through Django's test client, against a real warehouse and
-the real group-commit writer."""
+"""The HTTP tracking API (/v1/...) through the server's ASGI application, against a real
+warehouse and the real group-commit writer."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import gzip
 import json
@@ -11,10 +12,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 import pytest
 from django.contrib.auth.models import User
-from django.http import HttpResponse
-from django.test import Client
 
 from c360.ingest import stream
 from c360.ingest.segment import event_id
@@ -51,13 +51,27 @@ def basic(write_key: str) -> str:
     return "Basic " + base64.b64encode(f"{write_key}:".encode()).decode()
 
 
+def call(
+    method: str, path: str, *, content: bytes = b"", headers: dict[str, str]
+) -> httpx.Response:
+    """One request to the ASGI application `c360 serve` runs (c360.web.asgi)."""
+    from c360.web.asgi import application
+
+    async def send() -> httpx.Response:
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            return await http.request(method, path, content=content, headers=headers)
+
+    return asyncio.run(send())
+
+
 def post(
     path: str, body: Any, *, key: str | None, raw: bytes | None = None, **headers: str
-) -> HttpResponse:
+) -> httpx.Response:
     if key is not None:
         headers["Authorization"] = basic(key)
     data = raw if raw is not None else json.dumps(body).encode()
-    return Client().post(path, data=data, content_type="application/json", headers=headers)
+    return call("POST", path, content=data, headers={"Content-Type": "application/json", **headers})
 
 
 def events(warehouse: Warehouse, **equals: Any) -> list[dict[str, Any]]:
@@ -212,7 +226,7 @@ def test_a_bad_single_message_says_which_field(site: Site) -> None:
 def test_without_a_write_key_the_call_is_refused(site: Site) -> None:
     response = post("/v1/track", track("m1"), key=None)
     assert response.status_code == 401
-    assert response["WWW-Authenticate"].startswith("Basic")
+    assert response.headers["WWW-Authenticate"].startswith("Basic")
     assert response.json()["error"]["code"] == "unauthenticated"
     assert "No write key" in response.json()["error"]["message"]
 
@@ -227,12 +241,7 @@ def test_without_a_write_key_the_call_is_refused(site: Site) -> None:
     ],
 )
 def test_a_wrong_write_key_is_refused(site: Site, authorization: str, says: str) -> None:
-    response = Client().post(
-        "/v1/track",
-        data=json.dumps(track("m1")),
-        content_type="application/json",
-        headers={"Authorization": authorization},
-    )
+    response = post("/v1/track", track("m1"), key=None, Authorization=authorization)
     assert response.status_code == 401
     assert says in response.json()["error"]["message"]
     assert events(site.warehouse) == []
@@ -294,10 +303,13 @@ def test_a_malformed_body_is_refused_saying_why(
 
 
 def test_only_post_is_allowed(site: Site) -> None:
-    response = Client().get("/v1/track")
+    response = call("GET", "/v1/track", headers={})
     assert response.status_code == 405
-    assert response["Allow"] == "POST"
+    assert response.headers["Allow"] == "POST"
     assert response.json()["error"]["code"] == "method_not_allowed"
+    unknown = post("/v1/trak", track("m1"), key=None)
+    assert unknown.status_code == 404
+    assert "No tracking endpoint /v1/trak" in unknown.json()["error"]["message"]
 
 
 def test_a_gzip_body_is_read(site: Site) -> None:
@@ -334,7 +346,7 @@ def test_a_full_queue_answers_429_with_retry_after_and_drops_nothing(site: Site)
         assert overloaded.value.retry_after >= 1
         response = post("/v1/track", track("m-refused"), key=site.write_key)
         assert response.status_code == 429
-        assert int(response["Retry-After"]) >= 1
+        assert int(response.headers["Retry-After"]) >= 1
         assert "nothing of this request was stored" in response.json()["error"]["message"]
         assert not first.done()
     for future in [first, *queued]:

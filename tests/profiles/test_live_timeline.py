@@ -33,7 +33,7 @@ def test_the_newest_timeline_page_polls_and_shows_new_events(shop: Shop) -> None
 
     import pyarrow as pa
 
-    from c360.identity.logic import identifiers_of, link_to_known_people
+    from c360.identity.logic import identifiers_of, place_known_records
     from c360.warehouse.schema import EVENTS
 
     row = {
@@ -50,10 +50,8 @@ def test_the_newest_timeline_page_polls_and_shows_new_events(shop: Shop) -> None
     events = pa.Table.from_pylist([row], schema=EVENTS.to_pyarrow())
     with shop.warehouse.writer() as writer:
         writer.append("events", events)
-        writer.append("identifiers", identifiers_of(table="events", rows=events))
-        placed = link_to_known_people(
-            warehouse=shop.warehouse, batch_id=999, first_row=1, last_row=1
-        )
+        identifiers = identifiers_of(table="events", rows=events)
+        placed = place_known_records(writer, events=events, identifiers=identifiers)
     assert placed == 1
     after = client.get(poll).content.decode()
     assert "Live chat started" in after

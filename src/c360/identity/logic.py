@@ -19,7 +19,7 @@ from c360.identity.stitch import Scratch, blocked, people, scratch
 from c360.ingest.canonical import EVENT_IDENTIFIERS
 
 if TYPE_CHECKING:
-    from c360.warehouse import Warehouse
+    from c360.warehouse import BatchWriter, Warehouse
 
 log = logging.getLogger("c360.identity")
 
@@ -151,93 +151,79 @@ def refresh_identity(*, batch_ids: list[int] | None = None) -> str | None:
     return None
 
 
-def link_to_known_people(
-    *, warehouse: Warehouse, batch_id: int, first_row: int, last_row: int
-) -> int:
-    """Place records just appended (rows first_row..last_row of a batch) whose identifiers all
-    belong, linked, to one person already straight into that person's profile rows. Call
-    inside warehouse.writer(), after the append; returns how many records it placed.
+def place_known_records(writer: BatchWriter, *, events: pa.Table, identifiers: pa.Table) -> int:
+    """Append the identifier rows of records just appended (every one of them new), and put
+    each record whose identifiers all belong, linked, to one person already straight into
+    that person's profile rows, in the same transaction. Returns how many records it placed.
 
     Such a record changes nobody's links (every identifier it carries is the person's
     already), so there is nothing to stitch: the streaming writer makes a known visitor's
-    event visible in the same commit instead of waiting for an identity update. Its
-    identifiers leave the journal unless another record put them there too; the `records`
-    count of the identity map then lags until the next full update, which nothing reads.
-    Records that bring a new identifier or join people stay for update_identity. The
-    statements are compiled once (Warehouse.insert_query): this runs on every commit.
+    event visible in the same commit instead of waiting for an identity update, and its
+    identifier rows go in without a journal entry (the `records` count of the identity map
+    then lags until the next full update, which nothing reads). Records that bring a new
+    identifier or join people are journaled and wait for update_identity.
+
+    The identity map is read for the few keys at hand and the rest is done in Arrow: this
+    runs on every commit of the tracking API and must not scan the batch tables.
     """
-    rows: dict[str, str | int | list[int] | list[str]] = {
-        "batch_id": batch_id,
-        "first_row": first_row,
-        "last_row": last_row,
-    }
-    counted = warehouse.query(_known_count, params=rows)
-    placed = int(counted.column("n")[0].as_py() or 0)
-    if not placed:
+    if identifiers.num_rows == 0:
         return 0
-    for table in ("profile_events", "profile_identifiers"):
-        warehouse.insert_query(table, _known_profile_rows, params=rows, profile_table=table)
-    warehouse.delete_query(
-        "identity_pending", _settled_identifiers, key=("id_type", "id_value"), params=rows
+    keys = identifiers.select(_KEYS).group_by(_KEYS).aggregate([])
+    mapped = writer.matching(
+        "identity_map", keys, ("id_type", "id_value", "person_id", "linked", "reason")
     )
-    return placed
+    mapped = mapped.rename_columns([*_KEYS, "map_person_id", "linked", "reason"])
+    rows = identifiers.join(mapped, keys=_KEYS, join_type="left outer")
+    owned = pc.and_(
+        pc.fill_null(rows.column("linked"), False), pc.is_valid(rows.column("map_person_id"))
+    )
+    per_record = (
+        pa.table(
+            {
+                **{name: rows.column(name) for name in _RECORD},
+                "owned": pc.cast(owned, pa.int64()),
+                "person": rows.column("map_person_id"),
+            }
+        )
+        .group_by(_RECORD)
+        .aggregate([("owned", "sum"), ("owned", "count"), ("person", "min"), ("person", "max")])
+    )
+    known = per_record.filter(
+        pc.and_(
+            pc.equal(per_record.column("owned_sum"), per_record.column("owned_count")),
+            pc.equal(per_record.column("person_min"), per_record.column("person_max")),
+        )
+    )
+    known = known.select([*_RECORD, "person_min"]).rename_columns([*_RECORD, "person_id"])
+    placed = pc.is_in(identifiers.column("record_id"), known.column("record_id"))
+    writer.append("identifiers", identifiers.filter(pc.invert(placed)), all_new=True)
+    if not known.num_rows:
+        return 0
+    writer.append("identifiers", identifiers.filter(placed), all_new=True, journal=False)
+    profile_identifiers = rows.join(known, keys=_RECORD, join_type="inner")
+    writer.append(
+        "profile_identifiers", _as_profile(profile_identifiers, "profile_identifiers"), all_new=True
+    )
+    events_known = known.filter(pc.equal(known.column("record_table"), "events"))
+    profile_events = events.join(
+        events_known.select(["record_id", "person_id"]).rename_columns(["event_id", "person_id"]),
+        keys="event_id",
+        join_type="inner",
+    )
+    writer.append("profile_events", _as_profile(profile_events, "profile_events"), all_new=True)
+    return int(known.num_rows)
+
+
+def _as_profile(rows: pa.Table, table: str) -> pa.Table:
+    """Rows with a profile table's columns, in its order and types."""
+    from c360.warehouse.schema import PROFILE_TABLES
+
+    schema = PROFILE_TABLES[table].to_pyarrow()
+    return rows.select(schema.names).cast(schema)
 
 
 _RECORD = ["record_table", "record_id"]
 _KEYS = ["id_type", "id_value"]
-
-
-def _appended(warehouse: Warehouse, *, batch_id: Any, first_row: Any, last_row: Any) -> ir.Table:
-    identifiers = warehouse.table("identifiers")
-    return identifiers.filter(
-        (identifiers.batch_id == batch_id)
-        & (identifiers.row_number >= first_row)
-        & (identifiers.row_number <= last_row)
-    ).select(*_RECORD, *_KEYS)
-
-
-def _known_records(warehouse: Warehouse, **rows: Any) -> ir.Table:
-    """(record_table, record_id, person_id) of appended records whose identifiers are all
-    linked to one and the same person."""
-    new = _appended(warehouse, **rows)
-    identity_map = warehouse.table("identity_map").select(*_KEYS, "person_id", "linked")
-    joined = new.left_join(identity_map, _KEYS)
-    # A CASE, not a cast: PostgreSQL has no cast from boolean to bigint.
-    mapped = ibis.ifelse(joined.linked.fill_null(False) & joined.person_id.notnull(), 1, 0)
-    per_record = joined.group_by(_RECORD).agg(
-        n=joined.count(), mapped=mapped.sum(), lo=joined.person_id.min(), hi=joined.person_id.max()
-    )
-    return per_record.filter(
-        (per_record.n == per_record.mapped) & (per_record.lo == per_record.hi)
-    ).select(*_RECORD, person_id=per_record.lo)
-
-
-def _known_count(warehouse: Warehouse, **rows: Any) -> ir.Table:
-    known = _known_records(warehouse, **rows)
-    return known.aggregate(n=known.count())
-
-
-def _known_profile_rows(warehouse: Warehouse, *, profile_table: str, **rows: Any) -> ir.Table:
-    from c360.identity.serving import profile_rows_of
-
-    records = _known_records(warehouse, **rows)
-    return profile_rows_of(warehouse, records=records, table=profile_table)
-
-
-def _settled_identifiers(warehouse: Warehouse, **rows: Any) -> ir.Table:
-    """Identifiers of the placed records that only they put in the journal."""
-    new = _appended(warehouse, **rows)
-    known = _known_records(warehouse, **rows)
-    journal = warehouse.table("identity_pending")
-    once = journal.group_by(_KEYS).agg(n=journal.count()).filter(lambda t: t.n == 1)
-    others = new.anti_join(known, _RECORD).select(*_KEYS)
-    return (
-        new.semi_join(known, _RECORD)
-        .select(*_KEYS)
-        .distinct()
-        .anti_join(others, _KEYS)
-        .semi_join(once.select(*_KEYS), _KEYS)
-    )
 
 
 def identity_behind() -> bool:

@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import json
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
+
+import orjson
 
 MAX_MESSAGE_BYTES = 32 * 1024
 MAX_BATCH_BYTES = 500 * 1024
@@ -109,9 +110,11 @@ def _text(message: dict[str, Any], field: str) -> str | None:
     value = message.get(field)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise ValueError(f"{field}: expected a string, got {_kind(value)}")
-    text = str(value).strip()
+    if type(value) is not str:
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise ValueError(f"{field}: expected a string, got {_kind(value)}")
+        value = str(value)
+    text = value.strip()
     if len(text) > _MAX_ID_LENGTH:
         raise ValueError(f"{field}: longer than {_MAX_ID_LENGTH} characters")
     return text or None
@@ -126,14 +129,18 @@ def _object(message: dict[str, Any], field: str) -> dict[str, Any]:
     return value
 
 
-def _get(obj: dict[str, Any], *path: str) -> str | None:
-    """A nested text value (context.page.url ...), None when absent or not text."""
-    value: Any = obj
-    for key in path:
-        if not isinstance(value, dict):
-            return None
-        value = value.get(key)
-    if isinstance(value, str):
+_NOTHING: dict[str, Any] = {}
+
+
+def _sub(obj: dict[str, Any], key: str) -> dict[str, Any]:
+    """A nested object (context.page ...), empty when absent or not an object."""
+    value = obj.get(key)
+    return value if isinstance(value, dict) else _NOTHING
+
+
+def _str(value: Any) -> str | None:
+    """A text value as stored: trimmed text, or a number's text; None when absent or else."""
+    if type(value) is str:
         return value.strip() or None
     if isinstance(value, int | float) and not isinstance(value, bool):
         return str(value)
@@ -189,6 +196,11 @@ _SYSTEMS = {"Mac OS X": "macOS"}
 def _host(url: str | None) -> str | None:
     if not url:
         return None
+    return _hostname(url)
+
+
+@functools.lru_cache(maxsize=4096)
+def _hostname(url: str) -> str | None:
     try:
         return urlsplit(url).hostname or None
     except ValueError:
@@ -199,35 +211,36 @@ def _promoted(
     kind: str, name: str | None, context: dict[str, Any], properties: dict[str, Any]
 ) -> dict[str, Any]:
     """The promoted journey columns a message's context (and page properties) fill."""
-    page_url = _get(context, "page", "url")
-    page_title = _get(context, "page", "title")
+    page = _sub(context, "page")
+    page_url = _str(page.get("url"))
+    page_title = _str(page.get("title"))
+    referrer = _str(page.get("referrer"))
     if kind == "page":
-        page_url = _get(properties, "url") or page_url
-        page_title = _get(properties, "title") or page_title
-    app_name = _get(context, "app", "name")
+        page_url = _str(properties.get("url")) or page_url
+        page_title = _str(properties.get("title")) or page_title
+        referrer = referrer or _str(properties.get("referrer"))
+    app_name = _str(_sub(context, "app").get("name"))
     screen = name if kind == "screen" else None
     category = os_name = browser = None
-    user_agent = _get(context, "userAgent")
+    user_agent = _str(context.get("userAgent"))
     if user_agent:
         category, os_name, browser = parse_user_agent(user_agent[:1000])
-    os_name = _get(context, "os", "name") or os_name
-    channel = _get(context, "channel")
+    os_name = _str(_sub(context, "os").get("name")) or os_name
+    channel = _str(context.get("channel"))
     if channel is None:
         if app_name or kind == "screen":
             channel = "app"
         elif page_url or kind == "page" or user_agent:
             channel = "web"
-    referrer = _get(context, "page", "referrer") or (
-        _get(properties, "referrer") if kind == "page" else None
-    )
+    location = _sub(context, "location")
     return {
         "channel": channel,
         "device_category": category,
         "device_os": os_name,
         "device_browser": browser,
-        "geo_country": _get(context, "location", "country"),
-        "geo_city": _get(context, "location", "city"),
-        "traffic_source": _get(context, "campaign", "source") or _host(referrer),
+        "geo_country": _str(location.get("country")),
+        "geo_city": _str(location.get("city")),
+        "traffic_source": _str(_sub(context, "campaign").get("source")) or _host(referrer),
         "webpage_hostname": _host(page_url),
         "webpage_url": page_url,
         "webpage_title": page_title,
@@ -239,7 +252,7 @@ def _promoted(
 def _dumps(value: dict[str, Any]) -> str | None:
     if not value:
         return None
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+    return orjson.dumps(value, default=str).decode()
 
 
 def validate_message(
@@ -269,7 +282,7 @@ def validate_message(
     if not isinstance(message, dict):
         raise fail("message", f"expected an object, got {_kind(message)}")
     if size is None:
-        size = len(json.dumps(message, separators=(",", ":"), default=str).encode())
+        size = len(orjson.dumps(message, default=str))
     if size > MAX_MESSAGE_BYTES:
         raise fail("message", f"{size} bytes, over the limit of {MAX_MESSAGE_BYTES} (32 KB)")
     try:
@@ -305,7 +318,8 @@ def _validated(
     msg_type = given_type.strip().lower()
     if kind is not None and msg_type != kind:
         raise ValueError(f"type: this endpoint takes {kind} messages, not {msg_type}")
-    texts = {field: _text(message, field) for field in _TEXT_FIELDS}
+    get = message.get
+    texts = {field: None if get(field) is None else _text(message, field) for field in _TEXT_FIELDS}
     objects = {field: _object(message, field) for field in _OBJECT_FIELDS}
     context = {**_object(defaults, "context"), **objects["context"]}
     user_id, anonymous_id = texts["userId"], texts["anonymousId"]
@@ -368,8 +382,8 @@ def _validated(
         "group": "group",
         "alias": "alias",
     }[msg_type]
-    email = _get(traits, "email")
-    phone = _get(traits, "phone")
+    email = _str(traits.get("email"))
+    phone = _str(traits.get("phone"))
     row: dict[str, Any] = {
         "event_id": event_id(source_id, message_id),
         "type": msg_type,
@@ -382,8 +396,8 @@ def _validated(
         "received_at": received_at,
         "email": email,
         "phone": phone,
-        "device_id": _get(context, "device", "id"),
-        "session_id": _get(context, "sessionId"),
+        "device_id": _str(_sub(context, "device").get("id")),
+        "session_id": _str(context.get("sessionId")),
         **_promoted(msg_type, name, context, properties),
         "properties": _dumps(properties),
         "traits": _dumps(traits),
@@ -399,12 +413,12 @@ def parse_body(body: bytes, *, limit: int) -> Any:
     if not body.strip():
         raise ValueError("the body is empty; send a JSON object")
     try:
-        text = body.decode("utf-8")
+        body.decode("utf-8")
     except UnicodeDecodeError:
         raise ValueError("the body is not UTF-8 text") from None
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
         raise ValueError(
             f"the body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
         ) from None

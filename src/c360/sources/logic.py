@@ -173,16 +173,25 @@ def revoke_write_key(*, actor: User, write_key: WriteKey) -> WriteKey:
     return write_key
 
 
+def cached_write_key(secret: str) -> tuple[bool, int | None]:
+    """(known, source id) of a write key from what this process checked lately, without
+    asking the database: known is False when source_for_write_key must be asked."""
+    if not secret.startswith(WRITE_KEY_PREFIX):
+        return True, None
+    with _write_keys_lock:
+        cached = _write_keys.get(_key_hash(secret))
+    if cached is not None and time.monotonic() - cached[0] < _WRITE_KEY_TTL:
+        return True, cached[1]
+    return False, None
+
+
 def source_for_write_key(secret: str) -> int | None:
     """The id of the source an active write key writes to, or None."""
-    if not secret.startswith(WRITE_KEY_PREFIX):
-        return None
+    known, source_id = cached_write_key(secret)
+    if known:
+        return source_id
     digest = _key_hash(secret)
     now = time.monotonic()
-    with _write_keys_lock:
-        cached = _write_keys.get(digest)
-    if cached is not None and now - cached[0] < _WRITE_KEY_TTL:
-        return cached[1]
     found = (
         WriteKey.objects.filter(key_hash=digest, revoked_at__isnull=True)
         .values_list("source_id", flat=True)

@@ -1,7 +1,12 @@
-"""ASGI entry point: one process owns the warehouse (see c360.cli serve)."""
+"""ASGI entry point: one process owns the warehouse (see c360.cli serve).
+
+The tracking API's paths (/v1/...) go to its own ASGI application (c360.ingest.tracking),
+everything else to Django.
+"""
 
 import os
 import warnings
+from typing import Any
 
 from django.core.asgi import get_asgi_application
 
@@ -16,4 +21,13 @@ warnings.filterwarnings(
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "c360.web.settings")
 
-application = get_asgi_application()
+django_application = get_asgi_application()
+
+from c360.ingest import tracking  # noqa: E402 (after Django is set up)
+
+
+async def application(scope: Any, receive: Any, send: Any) -> None:
+    if scope["type"] == "http" and scope["path"].startswith("/v1/"):
+        await tracking.application(scope, receive, send)
+    else:
+        await django_application(scope, receive, send)
