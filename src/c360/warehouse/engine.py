@@ -7,6 +7,7 @@ Arrow append, PostgreSQL's COPY) are capabilities of the engine subclasses.
 
 from __future__ import annotations
 
+import functools
 import io
 import re
 import threading
@@ -32,6 +33,9 @@ from c360.warehouse.schema import JOURNALS, MIGRATIONS, TABLES, table_key, table
 ArrowData: TypeAlias = (
     pa.Table | pa.RecordBatch | pa.RecordBatchReader | pd.DataFrame | Iterable[pa.RecordBatch]
 )
+
+# Which appended rows go in their table's journal: all, none, or those a boolean array marks.
+Journal: TypeAlias = bool | pa.Array
 
 _MIGRATIONS_TABLE = "c360_schema_migrations"
 _LOCK_PID = re.compile(r"PID (\d+)")
@@ -72,13 +76,14 @@ class BatchWriter(ABC):
 
     @abstractmethod
     def append(
-        self, table: str, data: ArrowData, *, all_new: bool = False, journal: bool = True
+        self, table: str, data: ArrowData, *, all_new: bool = False, journal: Journal = True
     ) -> int:
         """Append rows; rows whose key (see schema.TABLES) already exists are skipped.
 
         `all_new` says the caller knows none of the keys exists yet (nor repeats), which
         saves the check. `journal=False` leaves a journaled table's journal alone: the caller
-        knows the derived state accounts for these rows already (see schema.JOURNALS).
+        knows the derived state accounts for these rows already (see schema.JOURNALS); a
+        boolean Arrow array (with `data` a pa.Table) journals the rows it marks.
         Returns how many rows were inserted.
         """
 
@@ -97,10 +102,13 @@ class BatchWriter(ABC):
     def delete_where(self, table: str, column: str, values: list[int]) -> int:
         """Delete rows whose `column` is one of `values`; returns how many were deleted."""
 
-    def _journal_appended(self, table: str, rows: pa.Table) -> None:
-        """Note the keys of rows appended to a journaled table (see schema.JOURNALS)."""
-        if table not in JOURNALS:
+    def _journal_appended(self, table: str, rows: pa.Table, journal: Journal = True) -> None:
+        """Note the keys of rows appended to a journaled table (see schema.JOURNALS), all of
+        them or those `journal` marks."""
+        if table not in JOURNALS or journal is False:
             return
+        if journal is not True:
+            rows = rows.filter(journal)
         journal, columns = JOURNALS[table]
         keys = rows.select(list(columns)).group_by(list(columns)).aggregate([])
         self.append(journal, keys, all_new=True)
@@ -406,23 +414,26 @@ class _DuckDBWriter(BatchWriter):
         self._seq = 0
 
     def append(
-        self, table: str, data: ArrowData, *, all_new: bool = False, journal: bool = True
+        self, table: str, data: ArrowData, *, all_new: bool = False, journal: Journal = True
     ) -> int:
         incoming = _as_table(data)
         if incoming is None or incoming.num_rows == 0:
             return 0
         key = () if all_new else table_key(table)
-        view = self._view()
-        sql = self._select_new(table, incoming, view, key)
         # Through a relation, not a registered table: DuckDB keeps every Arrow table an open
         # transaction scanned by name alive until it commits, so an import of many chunks in
         # one transaction would hold the whole file in memory. A relation's scan lets go.
-        before = self._count(table) if key else 0
-        self._cursor.from_arrow(incoming).query(view, sql).insert_into(table)
-        # Without a key check every row goes in: no need to count.
-        inserted = self._count(table) - before if key else incoming.num_rows
-        if journal:
-            self._journal_appended(table, incoming)
+        if key:
+            view = self._view()
+            sql = self._select_new(table, incoming, view, key)
+            before = self._count(table)
+            self._cursor.from_arrow(incoming).query(view, sql).insert_into(table)
+            inserted = self._count(table) - before
+        else:
+            # Every row goes in, as it is once its columns are the table's: no query to bind.
+            self._cursor.from_arrow(_as_columns_of(table, incoming)).insert_into(table)
+            inserted = incoming.num_rows
+        self._journal_appended(table, incoming, journal)
         return inserted
 
     def append_new(self, table: str, data: ArrowData) -> pa.Array:
@@ -619,10 +630,14 @@ class _PostgresWriter(BatchWriter):
         self._conn = conn
 
     def append(
-        self, table: str, data: ArrowData, *, all_new: bool = False, journal: bool = True
+        self, table: str, data: ArrowData, *, all_new: bool = False, journal: Journal = True
     ) -> int:
         key = () if all_new else table_key(table)
         inserted = 0
+        if journal is not True and journal is not False:  # a mask over the rows of one table
+            inserted = self.append(table, data, all_new=all_new, journal=False)
+            self._journal_appended(table, data, journal)
+            return inserted
         with self._conn.cursor() as cur:
             for batch in _batches(data):
                 if batch.num_rows == 0:
@@ -645,8 +660,7 @@ class _PostgresWriter(BatchWriter):
                     cur.execute("DROP TABLE _c360_incoming")
                 else:
                     inserted += batch.num_rows
-                if journal:
-                    self._journal_appended(table, pa.Table.from_batches([batch]))
+                self._journal_appended(table, pa.Table.from_batches([batch]), journal)
         return inserted
 
     def append_new(self, table: str, data: ArrowData) -> pa.Array:
@@ -715,6 +729,29 @@ def _literal(value: Any) -> str:
     if isinstance(value, int):
         return str(value)
     return "'" + value.replace("'", "''") + "'"
+
+
+def _as_columns_of(table: str, rows: pa.Table) -> pa.Table:
+    """`rows` with exactly the columns of `table`, in its order (nulls for those missing)."""
+    schema = table_schema(table)
+    unknown = sorted(set(rows.column_names) - set(schema.names))
+    if unknown:
+        raise WarehouseError(f"{table} has no column {', '.join(unknown)}")
+    if rows.column_names == list(schema.names):
+        return rows
+    types = _arrow_schema(table)
+    columns = [
+        rows.column(name)
+        if name in rows.column_names
+        else pa.nulls(rows.num_rows, types.field(name).type)
+        for name in schema.names
+    ]
+    return pa.Table.from_arrays(columns, names=list(schema.names))
+
+
+@functools.cache
+def _arrow_schema(table: str) -> pa.Schema:
+    return table_schema(table).to_pyarrow()
 
 
 def _single_source(rows: pa.Table) -> int | None:
