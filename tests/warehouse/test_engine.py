@@ -93,6 +93,86 @@ def test_append_skips_duplicate_keys_within_one_batch(any_warehouse: Warehouse) 
     assert event_ids(any_warehouse) == ["a", "b"]
 
 
+def test_append_new_returns_exactly_the_keys_it_inserted(any_warehouse: Warehouse) -> None:
+    with any_warehouse.writer() as writer:
+        first = writer.append_new("events", events(1, ["a", "b"]))
+    with any_warehouse.writer() as writer:
+        again = writer.append_new("events", events(2, ["b", "c", "c"]))
+    with any_warehouse.writer() as writer:
+        replay = writer.append_new("events", events(3, ["a", "b", "c"]))
+
+    assert sorted(first.to_pylist()) == ["a", "b"]
+    assert again.to_pylist() == ["c"]  # b is stored; c twice in one batch goes in once
+    assert replay.to_pylist() == []
+    assert event_ids(any_warehouse) == ["a", "b", "c"]
+
+
+def test_append_new_sees_rows_that_other_writes_added_or_removed(
+    any_warehouse: Warehouse,
+) -> None:
+    """The embedded engine remembers which keys a source has stored; an import or a
+    rollback in between must not let a duplicate in, nor keep a removed key out."""
+    with any_warehouse.writer() as writer:
+        writer.append_new("events", events(1, ["a"]))
+    with any_warehouse.writer() as writer:  # an import of the same source
+        writer.append("events", events(2, ["b"]), all_new=True)
+    with any_warehouse.writer() as writer:
+        assert writer.append_new("events", events(3, ["b", "c"])).to_pylist() == ["c"]
+    with any_warehouse.writer() as writer:  # a rollback of batch 1
+        writer.delete_batches([1])
+    with any_warehouse.writer() as writer:
+        assert writer.append_new("events", events(4, ["a"])).to_pylist() == ["a"]
+    # A transaction that fails after append_new leaves nothing, and the key goes in later.
+    with pytest.raises(RuntimeError), any_warehouse.writer() as writer:
+        writer.append_new("events", events(5, ["d"]))
+        raise RuntimeError("the commit fails")
+    with any_warehouse.writer() as writer:
+        assert writer.append_new("events", events(6, ["d"])).to_pylist() == ["d"]
+    assert event_ids(any_warehouse) == ["a", "b", "c", "d"]
+
+
+def test_matching_reads_the_rows_of_the_given_keys(any_warehouse: Warehouse) -> None:
+    rows = pa.table(
+        {
+            "id_type": ["email", "email", "phone"],
+            "id_value": ["a@x.nl", "b@x.nl", "+31"],
+            "person_id": ["p1", "p2", "p1"],
+            "linked": [True, True, False],
+        }
+    )
+    with any_warehouse.writer() as writer:
+        writer.append("identity_map", rows, all_new=True)
+        keys = pa.table(
+            {"id_type": ["email", "phone", "email"], "id_value": ["b@x.nl", "+31", "c"]}
+        )
+        found = writer.matching("identity_map", keys, ("id_value", "person_id", "linked"))
+
+    assert sorted(found.to_pylist(), key=lambda r: r["id_value"]) == [
+        {"id_value": "+31", "person_id": "p1", "linked": False},
+        {"id_value": "b@x.nl", "person_id": "p2", "linked": True},
+    ]
+
+
+def test_a_journal_mask_journals_only_the_rows_it_marks(any_warehouse: Warehouse) -> None:
+    rows = pa.table(
+        {
+            "source_id": [1, 1],
+            "batch_id": [1, 1],
+            "row_number": [1, 2],
+            "record_table": ["events", "events"],
+            "record_id": ["e1", "e2"],
+            "id_type": ["email", "email"],
+            "id_value": ["a@x.nl", "b@x.nl"],
+        }
+    )
+    with any_warehouse.writer() as writer:
+        writer.append("identifiers", rows, all_new=True, journal=pa.array([False, True]))
+
+    journal = any_warehouse.table("identity_pending").to_pyarrow().to_pylist()
+    assert journal == [{"id_type": "email", "id_value": "b@x.nl"}]
+    assert any_warehouse.count("identifiers") == 2
+
+
 def test_append_takes_a_pandas_frame(any_warehouse: Warehouse) -> None:
     frame = events(1, ["a", "b"]).to_pandas()
     assert isinstance(frame, pd.DataFrame)

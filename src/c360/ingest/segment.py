@@ -130,6 +130,15 @@ def _object(message: dict[str, Any], field: str) -> dict[str, Any]:
 
 
 _NOTHING: dict[str, Any] = {}
+# The types whose activity is their `name` when they have one (else the type).
+_NAMED = {
+    "track": False,
+    "page": True,
+    "screen": True,
+    "identify": False,
+    "group": False,
+    "alias": False,
+}
 
 
 def _sub(obj: dict[str, Any], key: str) -> dict[str, Any]:
@@ -275,28 +284,26 @@ def validate_message(
     if isinstance(message, dict):
         raw_id = message.get("messageId")
         message_id = str(raw_id)[:200] if isinstance(raw_id, str | int) and raw_id else None
-
-    def fail(field: str, reason: str) -> MessageError:
-        return MessageError(index=index, field=field, reason=reason, message_id=message_id)
-
-    if not isinstance(message, dict):
-        raise fail("message", f"expected an object, got {_kind(message)}")
-    if size is None:
-        size = len(orjson.dumps(message, default=str))
-    if size > MAX_MESSAGE_BYTES:
-        raise fail("message", f"{size} bytes, over the limit of {MAX_MESSAGE_BYTES} (32 KB)")
     try:
+        if not isinstance(message, dict):
+            raise ValueError(f"message: expected an object, got {_kind(message)}")
+        if size is None:
+            size = len(orjson.dumps(message, default=str))
+        if size > MAX_MESSAGE_BYTES:
+            raise ValueError(
+                f"message: {size} bytes, over the limit of {MAX_MESSAGE_BYTES} (32 KB)"
+            )
         return _validated(
             message,
             source_id=source_id,
             received_at=received_at,
-            defaults=defaults or {},
+            defaults=defaults or _NOTHING,
             kind=kind,
             message_id=message_id,
         )
     except ValueError as exc:
         field, _, reason = str(exc).partition(": ")
-        raise fail(field, reason) from None
+        raise MessageError(index=index, field=field, reason=reason, message_id=message_id) from None
 
 
 def _validated(
@@ -321,7 +328,9 @@ def _validated(
     get = message.get
     texts = {field: None if get(field) is None else _text(message, field) for field in _TEXT_FIELDS}
     objects = {field: _object(message, field) for field in _OBJECT_FIELDS}
-    context = {**_object(defaults, "context"), **objects["context"]}
+    context = objects["context"]
+    if defaults.get("context"):  # the batch's context, under the message's own
+        context = {**_object(defaults, "context"), **context}
     user_id, anonymous_id = texts["userId"], texts["anonymousId"]
     if user_id is None and anonymous_id is None:
         raise ValueError("userId/anonymousId: at least one of them is required")
@@ -356,17 +365,18 @@ def _validated(
     if message_id is None:
         # No messageId (the client libraries always send one): nothing to de-duplicate on.
         message_id = str(uuid.uuid4())
-    properties = dict(objects["properties"])
+    properties = objects["properties"]
     traits = objects["traits"] or (
         _object(context, "traits") if isinstance(context.get("traits"), dict) else {}
     )
     name = texts["name"]
+    # What the message type says goes in properties too, on a copy (the body stays as sent).
     if msg_type == "group":
-        properties.setdefault("groupId", texts["groupId"])
-    if msg_type == "alias":
-        properties.setdefault("previousId", previous_id)
-    if msg_type in ("page", "screen") and name:
-        properties.setdefault("name", name)
+        properties = {**properties, "groupId": properties.get("groupId", texts["groupId"])}
+    elif msg_type == "alias":
+        properties = {**properties, "previousId": properties.get("previousId", previous_id)}
+    elif msg_type in ("page", "screen") and name:
+        properties = {**properties, "name": properties.get("name", name)}
     row_anonymous_id = anonymous_id
     alias_link = None
     if msg_type == "alias" and previous_id is not None and user_id is not None:
@@ -374,14 +384,9 @@ def _validated(
             row_anonymous_id = previous_id
         elif previous_id != anonymous_id:
             alias_link = (previous_id, user_id)
-    activity = {
-        "track": event,
-        "page": name or "page",
-        "screen": name or "screen",
-        "identify": "identify",
-        "group": "group",
-        "alias": "alias",
-    }[msg_type]
+    activity = (
+        event if msg_type == "track" else (name or msg_type) if _NAMED[msg_type] else msg_type
+    )
     email = _str(traits.get("email"))
     phone = _str(traits.get("phone"))
     row: dict[str, Any] = {

@@ -21,6 +21,7 @@ from urllib.parse import parse_qs, urlparse
 
 import ibis
 import ibis.expr.types as ir
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -408,10 +409,53 @@ class Warehouse(ABC):
 # ---------------------------------------------------------------------------------------
 # DuckDB: the embedded default
 # ---------------------------------------------------------------------------------------
+class _StoredKeys:
+    """The hashes of the keys one source has stored in one table.
+
+    append_new checks a streamed batch against them instead of joining it with every row
+    of the source, a scan that grows with the source (~18 ms per million events, on each
+    commit of the tracking API). A hash found here sends the batch down the joining path
+    (a replay, or a collision); a key stored and not here would let a duplicate in, so the
+    embedded warehouse drops the set on any other change to the table (an import, a
+    rollback) and reads it again at the next append_new. Holding more than is stored (a
+    transaction rolled back after it added) only costs a join.
+    """
+
+    MERGE_AT = 100_000  # hashes added one commit at a time before they join the sorted array
+
+    def __init__(self, hashes: np.ndarray) -> None:
+        self._sorted = np.sort(hashes)
+        self._recent: set[int] = set()
+
+    def any_of(self, hashes: np.ndarray) -> bool:
+        if len(self._sorted):
+            at = np.minimum(np.searchsorted(self._sorted, hashes), len(self._sorted) - 1)
+            if bool((self._sorted[at] == hashes).any()):
+                return True
+        return not self._recent.isdisjoint(hashes.tolist())
+
+    def add(self, hashes: np.ndarray) -> None:
+        self._recent.update(hashes.tolist())
+        if len(self._recent) > self.MERGE_AT:
+            recent = np.fromiter(self._recent, dtype=self._sorted.dtype, count=len(self._recent))
+            self._sorted = np.union1d(self._sorted, recent)
+            self._recent.clear()
+
+
+# Above this many rows of a source, append_new keeps no hashes (8 bytes a row) and joins.
+_MAX_STORED_KEYS = 20_000_000
+
+
 class _DuckDBWriter(BatchWriter):
-    def __init__(self, cursor: Any) -> None:
+    def __init__(self, cursor: Any, stored: dict[tuple[str, int], _StoredKeys | None]) -> None:
         self._cursor = cursor
         self._seq = 0
+        self._stored = stored  # the warehouse's, shared by its transactions (one at a time)
+
+    def _changed(self, table: str) -> None:
+        """A change append_new did not make: the table's stored keys are unknown again."""
+        for cached in [cached for cached in self._stored if cached[0] == table]:
+            del self._stored[cached]
 
     def append(
         self, table: str, data: ArrowData, *, all_new: bool = False, journal: Journal = True
@@ -420,6 +464,7 @@ class _DuckDBWriter(BatchWriter):
         if incoming is None or incoming.num_rows == 0:
             return 0
         key = () if all_new else table_key(table)
+        self._changed(table)
         # Through a relation, not a registered table: DuckDB keeps every Arrow table an open
         # transaction scanned by name alive until it commits, so an import of many chunks in
         # one transaction would hold the whole file in memory. A relation's scan lets go.
@@ -443,6 +488,20 @@ class _DuckDBWriter(BatchWriter):
         incoming = _as_table(data)
         if incoming is None or incoming.num_rows == 0:
             return pa.array([], pa.string())
+        keys = incoming.column(key[0]).combine_chunks()
+        source = _single_source(incoming)
+        stored = self._stored_keys(table, key[0], source) if source is not None else None
+        hashes = self._hashes(keys) if stored is not None else None
+        if (
+            stored is not None
+            and hashes is not None
+            and not stored.any_of(hashes)
+            and len(np.unique(hashes)) == len(hashes)
+        ):
+            # None of the keys is stored, nor repeated: every row goes in, unchecked.
+            self._cursor.from_arrow(_as_columns_of(table, incoming)).insert_into(table)
+            stored.add(hashes)
+            return keys
         view = self._view()
         sql = self._select_new(table, incoming, view, key)
         # A registered table (a relation cannot INSERT ... RETURNING): the small batches of
@@ -454,7 +513,32 @@ class _DuckDBWriter(BatchWriter):
             ).to_arrow_table()
         finally:
             self._cursor.unregister(view)
+        if stored is not None and hashes is not None:
+            stored.add(hashes)
         return returned.column(0).combine_chunks()
+
+    def _stored_keys(self, table: str, column: str, source: int) -> _StoredKeys | None:
+        """The source's stored keys, read the first time they are asked for."""
+        if (table, source) not in self._stored:
+            count = self._cursor.execute(
+                f"SELECT count(*) FROM {table} WHERE source_id = ?", [source]
+            ).fetchall()[0][0]
+            hashes = None
+            if count <= _MAX_STORED_KEYS:
+                hashes = self._cursor.sql(
+                    f'SELECT hash("{column}") AS h FROM {table} WHERE source_id = {int(source)}'
+                ).fetchnumpy()["h"]
+            self._stored[(table, source)] = None if hashes is None else _StoredKeys(hashes)
+        return self._stored[(table, source)]
+
+    def _hashes(self, keys: pa.Array) -> np.ndarray:
+        """The engine's hash of each key: the same function _stored_keys reads them with."""
+        view = self._view()
+        relation = self._cursor.from_arrow(pa.table({"k": keys}))
+        hashed: np.ndarray = relation.query(view, f"SELECT hash(k) AS h FROM {view}").fetchnumpy()[
+            "h"
+        ]
+        return hashed
 
     def matching(self, table: str, keys: pa.Table, columns: tuple[str, ...]) -> pa.Table:
         view = self._view()
@@ -498,6 +582,7 @@ class _DuckDBWriter(BatchWriter):
         return int(self._cursor.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0])
 
     def delete_where(self, table: str, column: str, values: list[int]) -> int:
+        self._changed(table)
         placeholders = ", ".join("?" for _ in values)
         if table in JOURNALS:
             journal, keys = JOURNALS[table]
@@ -529,6 +614,7 @@ class DuckDBWarehouse(Warehouse):
         import duckdb
 
         self.path = path
+        self._stored_keys: dict[tuple[str, int], _StoredKeys | None] = {}
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -606,7 +692,7 @@ class DuckDBWarehouse(Warehouse):
         cursor = self._cursor()
         cursor.begin()
         try:
-            yield _DuckDBWriter(cursor)
+            yield _DuckDBWriter(cursor, self._stored_keys)
         except BaseException:
             cursor.rollback()
             raise
