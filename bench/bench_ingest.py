@@ -3,15 +3,17 @@
 Starts `c360 serve` on a free 127.0.0.1 port over a throwaway data dir (an events source,
 its write key, a token that reads profiles), then prints:
 
-1. /v1/batch throughput: --clients client threads (64: the senders of a busy site, each with
+1. /v1/batch throughput: --clients connections (64: the senders of a busy site, each with
    one request in flight) post batches of 100 track events (unique message ids, 1,000 known
    users) for --seconds; events acknowledged per second.
-2. /v1/track latency at a steady --rate requests per second (open loop: each request is sent
-   at its scheduled time, by 64 concurrent senders) for --seconds; p50 and p99 of the time
-   from sending to the answer, and how far the senders fell behind the schedule.
+2. /v1/track latency at a steady --rate requests per second (open loop: each request is due
+   at its scheduled time, sent over one of 64 connections) for --seconds; p50 and p99 of the
+   time from when a request was due to its answer, and how late the senders were.
 3. freshness: --samples times, one /v1/track for a known person, then the profile API
    (/api/profiles/{id}/timeline) is read every 10 ms until the event is there; p50 and p99 of
    the time from the acknowledgement to the first read that shows it.
+4. Kafka end-to-end freshness (bench_kafka.py, with a broker and a server of its own): from
+   producing a track message to its commit, and to seeing it in the profile API.
 
 Everything runs on one machine: the clients share its cores with the server, so the figures
 are lower bounds of what the server does alone. Run: .venv/bin/python bench/bench_ingest.py
@@ -27,7 +29,6 @@ import os
 import platform
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -37,41 +38,24 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from bench_kafka import free_port, percentile, server_env, wait_for_port
+from bench_kafka import run as kafka_bench
 
 ROOT = Path(__file__).resolve().parent.parent
 USERS = 1_000
 UA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/124.0 Safari/537.36"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _env(data_dir: Path) -> dict[str, str]:
-    env = dict(os.environ)
-    for key in ("C360_WAREHOUSE_URL", "DATABASE_URL", "DJANGO_SETTINGS_MODULE"):
-        env.pop(key, None)
-    env.update({"C360_DATA_DIR": str(data_dir), "C360_ENV": "production"})
-    return env
-
-
 def _seed(data_dir: Path) -> dict[str, Any]:
     done = subprocess.run(  # noqa: S603 (our own script)
         [sys.executable, str(ROOT / "tests" / "ingest" / "seed_tracking.py"), str(data_dir)],
-        env=_env(data_dir),
+        env=server_env(data_dir),
         capture_output=True,
         text=True,
         check=True,
     )
     seeded: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return seeded
-
-
-def _percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
 def _message(user: int, event: str, message_id: str) -> dict[str, Any]:
@@ -201,8 +185,8 @@ async def _latency(url: str, auth: tuple[str, str], rate: float, seconds: float)
     await asyncio.gather(*(sender() for _ in range(64)))
     print(
         f"/v1/track latency at {rate:.0f} requests/s for {seconds:.0f} s ({count} requests, "
-        f"answers {statuses}): p50 {_percentile(latencies, 0.5) * 1000:.1f} ms, "
-        f"p99 {_percentile(latencies, 0.99) * 1000:.1f} ms, from when each request was due "
+        f"answers {statuses}): p50 {percentile(latencies, 0.5) * 1000:.1f} ms, "
+        f"p99 {percentile(latencies, 0.99) * 1000:.1f} ms, from when each request was due "
         f"(the client sent up to {late[0] * 1000:.0f} ms late: all 64 connections busy)"
     )
 
@@ -238,7 +222,7 @@ def freshness(url: str, auth: tuple[str, str], token: str, samples: int) -> None
                 time.sleep(0.01)
     print(
         f"freshness, acknowledged to visible in the profile API ({samples} samples): "
-        f"p50 {_percentile(times, 0.5) * 1000:.0f} ms, p99 {_percentile(times, 0.99) * 1000:.0f} ms"
+        f"p50 {percentile(times, 0.5) * 1000:.0f} ms, p99 {percentile(times, 0.99) * 1000:.0f} ms"
         f" (max {max(times) * 1000:.0f} ms)"
     )
 
@@ -246,7 +230,7 @@ def freshness(url: str, auth: tuple[str, str], token: str, samples: int) -> None
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10, help="length of phases 1 and 2")
-    parser.add_argument("--clients", type=int, default=64, help="client threads in phase 1")
+    parser.add_argument("--clients", type=int, default=64, help="connections in phase 1")
     parser.add_argument("--rate", type=float, default=500, help="requests/s in phase 2")
     parser.add_argument("--samples", type=int, default=100, help="freshness samples")
     args = parser.parse_args()
@@ -254,26 +238,18 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="c360-bench-ingest-"))
     data_dir = work / "data"
     seeded = _seed(data_dir)
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     auth = (seeded["write_key"], "")
     log = (work / "server.log").open("w")
     server = subprocess.Popen(  # noqa: S603 (our own command)
         [str(Path(sys.executable).parent / "c360"), "serve", "--port", str(port)],
-        env=_env(data_dir),
+        env=server_env(data_dir),
         stdout=log,
         stderr=subprocess.STDOUT,
     )
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit("the server did not start; see " + log.name) from None
-                time.sleep(0.2)
+        wait_for_port(port, server, f"the server (see {log.name})")
         print(
             f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
             f"{platform.python_version()}; server and clients on the same machine"
@@ -293,6 +269,8 @@ def main() -> None:
             server.wait(timeout=60)
         log.close()
         shutil.rmtree(work, ignore_errors=True)
+    # 4. Kafka: a broker and a server of their own, the tracking API's server stopped.
+    kafka_bench(samples=args.samples, users=200)
 
 
 if __name__ == "__main__":

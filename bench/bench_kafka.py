@@ -39,13 +39,13 @@ ROOT = Path(__file__).resolve().parent.parent
 TOPIC = "c360-bench-events"
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
 
-def _wait_for_port(port: int, process: subprocess.Popen[bytes], what: str) -> None:
+def wait_for_port(port: int, process: subprocess.Popen[bytes], what: str) -> None:
     deadline = time.monotonic() + 120
     while True:
         try:
@@ -57,7 +57,7 @@ def _wait_for_port(port: int, process: subprocess.Popen[bytes], what: str) -> No
             time.sleep(0.1)
 
 
-def _env(data_dir: Path) -> dict[str, str]:
+def server_env(data_dir: Path) -> dict[str, str]:
     env = dict(os.environ)
     for key in ("C360_WAREHOUSE_URL", "DATABASE_URL", "DJANGO_SETTINGS_MODULE"):
         env.pop(key, None)
@@ -65,7 +65,7 @@ def _env(data_dir: Path) -> dict[str, str]:
     return env
 
 
-def _percentile(values: list[float], share: float) -> float:
+def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
@@ -115,10 +115,11 @@ def _stored(metadata: Path | None) -> int:
 
 def kafka_freshness(
     *, bootstrap: str, url: str, token: str, samples: int, users: int, metadata: Path | None = None
-) -> dict[str, tuple[float, float, float]]:
-    """(p50, p99, max) seconds from producing a track message to seeing it in the profile
-    ("visible"), and, given the server's SQLite metadata file, to its warehouse commit
-    ("stored")."""
+) -> dict[str, tuple[float, float, float, int]]:
+    """(p50, p99, max seconds, samples) from producing a track message to seeing it in the
+    profile ("visible"), and, given the server's SQLite metadata file, to its warehouse commit
+    ("stored": only the samples whose commit the counts, written once a second, showed
+    before the profile did)."""
     headers = {"Authorization": f"Bearer {token}"}
     producer = _producer(bootstrap)
     times: list[float] = []
@@ -156,12 +157,13 @@ def kafka_freshness(
                 if time.perf_counter() - produced > 60:
                     raise SystemExit(f"sample {sample}: not in the profile after 60 s")
                 time.sleep(0.01)
-    figures = {"visible": (_percentile(times, 0.5), _percentile(times, 0.99), max(times))}
+    figures = {"visible": (percentile(times, 0.5), percentile(times, 0.99), max(times), samples)}
     if stored_times:
         figures["stored"] = (
-            _percentile(stored_times, 0.5),
-            _percentile(stored_times, 0.99),
+            percentile(stored_times, 0.5),
+            percentile(stored_times, 0.99),
             max(stored_times),
+            len(stored_times),
         )
     return figures
 
@@ -171,10 +173,14 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=100, help="freshness samples")
     parser.add_argument("--users", type=int, default=200, help="known people")
     args = parser.parse_args()
+    run(samples=args.samples, users=args.users)
 
+
+def run(*, samples: int, users: int) -> None:
+    """Start a broker and a server of their own, measure, print, and stop them."""
     work = Path(tempfile.mkdtemp(prefix="c360-bench-kafka-"))
     data_dir = work / "data"
-    broker_port, port = _free_port(), _free_port()
+    broker_port, port = free_port(), free_port()
     bootstrap = f"127.0.0.1:{broker_port}"
     url = f"http://127.0.0.1:{port}"
     processes: list[subprocess.Popen[bytes]] = []
@@ -194,7 +200,7 @@ def main() -> None:
             stderr=subprocess.STDOUT,
         )
         processes.append(broker)
-        _wait_for_port(broker_port, broker, "the broker")
+        wait_for_port(broker_port, broker, "the broker")
         from confluent_kafka.admin import AdminClient, NewTopic
 
         admin = AdminClient({"bootstrap.servers": bootstrap})
@@ -202,7 +208,7 @@ def main() -> None:
             future.result(timeout=30)
         seeded = subprocess.run(  # noqa: S603 (our own script)
             [sys.executable, str(ROOT / "tests" / "ingest" / "seed_tracking.py"), str(data_dir)],
-            env=_env(data_dir),
+            env=server_env(data_dir),
             capture_output=True,
             text=True,
             check=True,
@@ -223,29 +229,29 @@ def main() -> None:
                 "--session-timeout-ms",
                 "6000",
             ],
-            env=_env(data_dir),
+            env=server_env(data_dir),
             check=True,
             capture_output=True,
         )
         server = subprocess.Popen(  # noqa: S603 (our own command)
             [c360, "serve", "--port", str(port)],
-            env=_env(data_dir),
+            env=server_env(data_dir),
             stdout=log,
             stderr=subprocess.STDOUT,
         )
         processes.append(server)
-        _wait_for_port(port, server, "the server")
+        wait_for_port(port, server, "the server")
         print(
             f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
             f"{platform.python_version()}; broker, server and client on the same machine"
         )
-        identify_users(bootstrap, url, token, args.users)
+        identify_users(bootstrap, url, token, users)
         figures = kafka_freshness(
             bootstrap=bootstrap,
             url=url,
             token=token,
-            samples=args.samples,
-            users=args.users,
+            samples=samples,
+            users=users,
             metadata=data_dir / "metadata.sqlite3",
         )
         for name, what in (
@@ -253,9 +259,9 @@ def main() -> None:
             ("visible", "produced to visible in the profile API"),
         ):
             if name in figures:
-                p50, p99, worst = figures[name]
+                p50, p99, worst, measured = figures[name]
                 print(
-                    f"Kafka end-to-end freshness, {what} ({args.samples} samples): "
+                    f"Kafka end-to-end freshness, {what} ({measured} of {samples} samples): "
                     f"p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms (max {worst * 1000:.0f} ms)"
                 )
     finally:
