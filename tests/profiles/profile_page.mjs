@@ -85,6 +85,35 @@ try {
 
   await page.screenshot({ path: options.screenshot, fullPage: true });
 
+  if (options.live) {
+    // Live: an event sent to the tracking API shows in the open page, with no reload.
+    await page.evaluate(() => { window.c360NotReloaded = true; });
+    const sent = Date.now();
+    const answer = await fetch(`${options.base}/v1/track`, {
+      method: 'POST',
+      headers: {
+        'Content-Type': 'application/json',
+        Authorization: `Basic ${Buffer.from(`${options.live.writeKey}:`).toString('base64')}`,
+      },
+      body: JSON.stringify({
+        anonymousId: options.live.anonymousId,
+        event: options.live.event,
+        messageId: `live-${sent}`,
+        context: { page: { url: 'https://shop.example.nl/help' } },
+      }),
+    });
+    result.liveAnswer = answer.status;
+    await page.waitForFunction(
+      (event) => [...document.querySelectorAll('.timeline-entry')].some((entry) => entry.dataset.activity === event),
+      options.live.event,
+      { timeout: 15000 },
+    );
+    result.liveSeconds = (Date.now() - sent) / 1000;
+    result.liveNotReloaded = await page.evaluate(() => window.c360NotReloaded === true);
+    result.liveFirst = await page.locator('.timeline-entry').first().getAttribute('data-activity');
+    result.liveUpdated = (await page.textContent('[data-live-timeline] [data-updated]')).trim();
+  }
+
   // Filter the timeline by channel: htmx swaps in the filtered page.
   await page.selectOption('.timeline-filters select[name="channel"]', 'email');
   await page.waitForFunction(() =>

@@ -1,4 +1,5 @@
-"""Fill a fresh data dir for the page test: an admin, six sources, and their files imported.
+"""Fill a fresh data dir for the page test: an admin, six sources, and their files imported,
+and a write key of the web logs for the tracking API.
 
 Run as `python seed_site.py DATA_DIR CSV_DIR PASSWORD` before `c360 serve` starts on that data
 dir (the server owns the warehouse once it runs). The files go through the same import path
@@ -105,6 +106,10 @@ def main(data_dir: Path, csv_dir: Path, password: str) -> None:
             raise SystemExit(f"{file_name}: {batch.status} {batch.error} {batch.errors_sample}")
         sources[name] = source.pk
     _fill_identifiers()
+    from c360.sources.logic import create_write_key
+
+    web = DataSource.objects.get(pk=sources["Web logs"])
+    write_key = create_write_key(actor=admin, source=web, name="live page test").secret
     from shop import ensure_identity_map  # tests/profiles/shop.py, beside this script
 
     ensure_identity_map(get_warehouse())
@@ -112,7 +117,7 @@ def main(data_dir: Path, csv_dir: Path, password: str) -> None:
         update_identity(warehouse=get_warehouse(), batch_ids=None)
     except ImportError:  # the identity map's warehouse migration is not in this tree yet
         _stitch_small(get_warehouse())
-    print(json.dumps({"sources": sources}))
+    print(json.dumps({"sources": sources, "write_key": write_key}))
 
 
 if __name__ == "__main__":

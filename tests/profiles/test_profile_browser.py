@@ -90,6 +90,7 @@ def site(tmp_path: Path) -> Iterator[Server]:
     )
     assert seeded.returncode == 0, seeded.stderr
     server = Server(data_dir=data_dir, log=tmp_path / "server.log")
+    server.seeded = json.loads(seeded.stdout.strip().splitlines()[-1])
     try:
         server.start(timeout=60)
         yield server
@@ -166,3 +167,19 @@ def test_staff_without_the_calls_source_see_no_call_in_chromium(
     assert "call" not in seen["timelineActivities"]
     assert "Support calls" not in seen["timelineSources"]
     assert any(line.startswith("Call") and "never" in line for line in seen["latest"])
+
+
+def test_an_open_profile_shows_a_tracked_event_without_a_reload(
+    site: Server, tmp_path: Path
+) -> None:
+    live = {"writeKey": site.seeded["write_key"], "anonymousId": "a-123", "event": "Live chat"}
+
+    seen = _drive(
+        site, username="admin", query="anna", screenshot=str(tmp_path / "live.png"), live=live
+    )
+
+    assert seen["liveAnswer"] == 200
+    assert seen["liveNotReloaded"]  # the page polled; it was not loaded again
+    assert seen["liveFirst"] == "Live chat"  # the newest entry, on top
+    assert seen["liveUpdated"] == "updated just now"
+    assert seen["liveSeconds"] < 10  # a poll every 3 s
