@@ -39,7 +39,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from bench_kafka import free_port, percentile, server_env, wait_for_port
+from bench_kafka import (
+    free_port,
+    in_profile,
+    percentile,
+    person_id_of,
+    server_env,
+    wait_for_port,
+)
 from bench_kafka import run as kafka_bench
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -201,11 +208,7 @@ def freshness(url: str, auth: tuple[str, str], token: str, samples: int) -> None
     ):
         for sample in range(samples):
             user = (sample * 37) % USERS
-            person = reader.get(
-                "/api/profiles/lookup", params={"id_type": "user_id", "value": f"user-{user}"}
-            )
-            person.raise_for_status()
-            person_id = person.json()["person_id"]
+            person_id = person_id_of(reader, f"user-{user}")
             event = f"Fresh {sample}"
             answer = tracker.post(
                 "/v1/track", json=_message(user, event, f"f-{sample}-{uuid.uuid4().hex[:8]}")
@@ -213,9 +216,7 @@ def freshness(url: str, auth: tuple[str, str], token: str, samples: int) -> None
             answer.raise_for_status()
             acknowledged = time.perf_counter()
             while True:
-                page = reader.get(f"/api/profiles/{person_id}/timeline", params={"activity": event})
-                page.raise_for_status()
-                if page.json()["entries"]:
+                if in_profile(reader, person_id, event):
                     times.append(time.perf_counter() - acknowledged)
                     break
                 if time.perf_counter() - acknowledged > 60:

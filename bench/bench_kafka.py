@@ -104,6 +104,20 @@ def identify_users(bootstrap: str, url: str, token: str, users: int) -> None:
             time.sleep(0.1)
 
 
+def person_id_of(reader: httpx.Client, user_id: str) -> str:
+    """The person a user id belongs to, by the profile API's lookup."""
+    found = reader.get("/api/profiles/lookup", params={"id_type": "user_id", "value": user_id})
+    found.raise_for_status()
+    return str(found.json()["person_id"])
+
+
+def in_profile(reader: httpx.Client, person_id: str, event: str) -> bool:
+    """Whether the person's timeline in the profile API shows an event of this activity."""
+    page = reader.get(f"/api/profiles/{person_id}/timeline", params={"activity": event})
+    page.raise_for_status()
+    return bool(page.json()["entries"])
+
+
 def _stored(metadata: Path | None) -> int:
     """Events the server's writer has committed so far, by its stream batches' counts."""
     if metadata is None:
@@ -127,11 +141,7 @@ def kafka_freshness(
     with httpx.Client(base_url=url, headers=headers, timeout=60) as reader:
         for sample in range(samples):
             user = (sample * 37) % users
-            person = reader.get(
-                "/api/profiles/lookup", params={"id_type": "user_id", "value": f"kafka-user-{user}"}
-            )
-            person.raise_for_status()
-            person_id = person.json()["person_id"]
+            person_id = person_id_of(reader, f"kafka-user-{user}")
             event = f"Kafka fresh {sample}"
             message = {
                 "type": "track",
@@ -149,9 +159,7 @@ def kafka_freshness(
                 if metadata is not None and stored_at is None and _stored(metadata) > before:
                     stored_at = time.perf_counter() - produced
                     stored_times.append(stored_at)
-                page = reader.get(f"/api/profiles/{person_id}/timeline", params={"activity": event})
-                page.raise_for_status()
-                if page.json()["entries"]:
+                if in_profile(reader, person_id, event):
                     times.append(time.perf_counter() - produced)
                     break
                 if time.perf_counter() - produced > 60:

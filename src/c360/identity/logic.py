@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -111,9 +110,9 @@ def _json_key(name: str) -> str:
 
 
 def _empty_identifiers() -> pa.Table:
-    from c360.warehouse.schema import IDENTIFIERS
+    from c360.warehouse.schema import arrow_schema
 
-    return IDENTIFIERS.to_pyarrow().empty_table()
+    return arrow_schema("identifiers").empty_table()
 
 
 @dataclass(frozen=True)
@@ -224,20 +223,14 @@ def place_known_records(writer: BatchWriter, *, events: pa.Table, identifiers: p
     return sum(1 for person_id in person_of.values() if person_id is not None)
 
 
-@functools.cache
-def _profile_schema(table: str) -> pa.Schema:
-    from c360.warehouse.schema import PROFILE_TABLES
-
-    return PROFILE_TABLES[table].to_pyarrow()
-
-
 def _as_profile(rows: pa.Table, table: str) -> pa.Table:
     """Rows with a profile table's columns, in its order and types."""
-    schema = _profile_schema(table)
+    from c360.warehouse.schema import arrow_schema
+
+    schema = arrow_schema(table)
     return rows.select(schema.names).cast(schema)
 
 
-_RECORD = ["record_table", "record_id"]
 _KEYS = ["id_type", "id_value"]
 
 

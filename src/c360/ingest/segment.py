@@ -131,14 +131,7 @@ def _object(message: dict[str, Any], field: str) -> dict[str, Any]:
 
 _NOTHING: dict[str, Any] = {}
 # The types whose activity is their `name` when they have one (else the type).
-_NAMED = {
-    "track": False,
-    "page": True,
-    "screen": True,
-    "identify": False,
-    "group": False,
-    "alias": False,
-}
+_NAMED = frozenset({"page", "screen"})
 
 
 def _sub(obj: dict[str, Any], key: str) -> dict[str, Any]:
@@ -385,7 +378,7 @@ def _validated(
         elif previous_id != anonymous_id:
             alias_link = (previous_id, user_id)
     activity = (
-        event if msg_type == "track" else (name or msg_type) if _NAMED[msg_type] else msg_type
+        event if msg_type == "track" else (name or msg_type) if msg_type in _NAMED else msg_type
     )
     email = _str(traits.get("email"))
     phone = _str(traits.get("phone"))

@@ -89,16 +89,10 @@ class _OpenBatch:
     next_row: int
 
 
-_EVENTS_SCHEMA: pa.Schema | None = None
-
-
 def _events_schema() -> pa.Schema:
-    global _EVENTS_SCHEMA
-    if _EVENTS_SCHEMA is None:
-        from c360.warehouse.schema import EVENTS
+    from c360.warehouse.schema import arrow_schema
 
-        _EVENTS_SCHEMA = EVENTS.to_pyarrow()
-    return _EVENTS_SCHEMA
+    return arrow_schema("events")
 
 
 class StreamWriter:
@@ -413,7 +407,11 @@ def _rows(
             rows.append(row)
             if message.alias_link is not None:
                 links.append(
-                    {"event_id": row["event_id"], "row": len(rows) - 1, "ids": message.alias_link}
+                    {
+                        "event_id": row["event_id"],
+                        "row_number": batch.next_row + len(rows) - 1,
+                        "ids": message.alias_link,
+                    }
                 )
     first = batch.next_row
     batch.next_row += len(rows)
@@ -425,8 +423,6 @@ def _rows(
         "row_number": pa.array(np.arange(first, first + n, dtype=np.int64)),
         "ingested_at": pa.repeat(stamp, n),
     }
-    for link in links:
-        link["row_number"] = first + link.pop("row")
     # Column by column, each from one list: several times faster than Arrow from row dicts.
     present = set().union(*rows)
     columns = []

@@ -7,7 +7,6 @@ Arrow append, PostgreSQL's COPY) are capabilities of the engine subclasses.
 
 from __future__ import annotations
 
-import functools
 import io
 import re
 import threading
@@ -28,7 +27,14 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from ibis.backends import BaseBackend
 
-from c360.warehouse.schema import JOURNALS, MIGRATIONS, TABLES, table_key, table_schema
+from c360.warehouse.schema import (
+    JOURNALS,
+    MIGRATIONS,
+    TABLES,
+    arrow_schema,
+    table_key,
+    table_schema,
+)
 
 # pyarrow is untyped, so to mypy these are all Any; the alias documents what append() takes.
 ArrowData: TypeAlias = (
@@ -555,9 +561,7 @@ class _DuckDBWriter(BatchWriter):
         """The SELECT over `view` (the incoming rows) of the rows to insert: every column of
         the table in its order, and with a key, only rows whose key is not stored yet."""
         names = table_schema(table).names
-        unknown = sorted(set(incoming.schema.names) - set(names))
-        if unknown:
-            raise WarehouseError(f"{table} has no column {', '.join(unknown)}")
+        _check_columns(table, incoming)
         given = set(incoming.schema.names)
         listed = ", ".join(f'i."{n}"' if n in given else f'NULL AS "{n}"' for n in names)
         sql = f"SELECT {listed} FROM {view} AS i"
@@ -787,7 +791,7 @@ class _PostgresWriter(BatchWriter):
         with self._conn.cursor() as cur:
             cur.execute(sql, [keys.column(n).to_pylist() for n in names])
             rows = cur.fetchall()
-        schema = pa.schema([table_schema(table).to_pyarrow().field(c) for c in columns])
+        schema = pa.schema([arrow_schema(table).field(c) for c in columns])
         return pa.Table.from_pylist([dict(zip(columns, row, strict=True)) for row in rows], schema)
 
     def delete_where(self, table: str, column: str, values: list[int]) -> int:
@@ -819,25 +823,23 @@ def _literal(value: Any) -> str:
 
 def _as_columns_of(table: str, rows: pa.Table) -> pa.Table:
     """`rows` with exactly the columns of `table`, in its order (nulls for those missing)."""
-    schema = table_schema(table)
-    unknown = sorted(set(rows.column_names) - set(schema.names))
+    _check_columns(table, rows)
+    schema = arrow_schema(table)
+    if rows.column_names == schema.names:
+        return rows
+    columns = [
+        rows.column(field.name)
+        if field.name in rows.column_names
+        else pa.nulls(rows.num_rows, field.type)
+        for field in schema
+    ]
+    return pa.Table.from_arrays(columns, names=schema.names)
+
+
+def _check_columns(table: str, rows: pa.Table) -> None:
+    unknown = sorted(set(rows.column_names) - set(table_schema(table).names))
     if unknown:
         raise WarehouseError(f"{table} has no column {', '.join(unknown)}")
-    if rows.column_names == list(schema.names):
-        return rows
-    types = _arrow_schema(table)
-    columns = [
-        rows.column(name)
-        if name in rows.column_names
-        else pa.nulls(rows.num_rows, types.field(name).type)
-        for name in schema.names
-    ]
-    return pa.Table.from_arrays(columns, names=list(schema.names))
-
-
-@functools.cache
-def _arrow_schema(table: str) -> pa.Schema:
-    return table_schema(table).to_pyarrow()
 
 
 def _single_source(rows: pa.Table) -> int | None:

@@ -6,10 +6,12 @@ Each migration is applied once, in order, and recorded in `c360_schema_migration
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import ibis
 import ibis.expr.datatypes as dt
+import pyarrow as pa
 
 STR = dt.string
 INT = dt.int64
@@ -229,6 +231,13 @@ def table_schema(name: str) -> ibis.Schema:
     if name in TABLES:
         return TABLES[name][0]
     return DERIVED_TABLES[name]
+
+
+@functools.cache
+def arrow_schema(name: str) -> pa.Schema:
+    """table_schema() as an Arrow schema, converted once (the streaming writer asks on every
+    commit)."""
+    return table_schema(name).to_pyarrow()
 
 
 def table_key(name: str) -> tuple[str, ...]:
