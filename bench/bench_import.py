@@ -57,6 +57,12 @@ def main() -> None:
     import c360.identity.logic
     import c360.ingest.importer  # noqa: F401
 
+    # ... and with its warehouse open: the server opens it (and applies its migrations) once,
+    # on start, not in each import.
+    from c360.warehouse import get_warehouse
+
+    get_warehouse()
+
     usage_before = resource.getrusage(resource.RUSAGE_SELF)
     rss_before = usage_before.ru_maxrss / 1024
     started = time.perf_counter()

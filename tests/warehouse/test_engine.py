@@ -68,6 +68,40 @@ def test_migrations_create_the_canonical_tables(any_warehouse: Warehouse) -> Non
         assert list(any_warehouse.table(name).schema().names) == list(schema.names), name
 
 
+def _batch_indexes(warehouse: Warehouse) -> set[str]:
+    if warehouse.dialect == "duckdb":
+        sql = "SELECT index_name FROM duckdb_indexes()"
+    else:
+        sql = "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()"
+    return {row[0] for row in warehouse._execute(sql) if row[0].endswith("_batch_id")}
+
+
+def test_batch_ids_are_indexed_only_where_the_engine_uses_the_index(
+    any_warehouse: Warehouse,
+) -> None:
+    # PostgreSQL finds a batch's rows by its index; DuckDB by its zonemaps, without an index
+    # that every bulk append would have to update.
+    expected = {f"ix_{name}_batch_id" for name in TABLES}
+    assert _batch_indexes(any_warehouse) == (
+        set() if any_warehouse.dialect == "duckdb" else expected
+    )
+
+
+def test_an_older_duckdb_warehouse_loses_its_batch_indexes(tmp_path: Path) -> None:
+    from c360.warehouse import connect
+
+    older = connect(f"duckdb://{tmp_path / 'w.duckdb'}")
+    older.migrate()
+    # As migration 1 left such a file: a batch index on every table, version 5 recorded.
+    older._execute("DELETE FROM c360_schema_migrations WHERE version > 5")
+    for name in TABLES:
+        older._execute(f"CREATE INDEX ix_{name}_batch_id ON {name} (batch_id)")
+    assert len(_batch_indexes(older)) == len(TABLES)
+
+    assert older.migrate() == [6]
+    assert _batch_indexes(older) == set()
+
+
 def test_the_process_warehouse_is_the_fixture(warehouse: Warehouse) -> None:
     assert get_warehouse() is warehouse
 

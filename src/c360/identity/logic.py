@@ -75,7 +75,9 @@ def _rows_of(
             "record_id": rows.column(key),
             "id_type": _constant(id_type, n),
             "id_value": values,
-            "raw_value": raw,
+            # As written, when normalising changed it: most values are written normalised,
+            # and a copy of each would cost the import a column of its largest table.
+            "raw_value": pc.if_else(pc.equal(raw, values), pa.scalar(None, pa.string()), raw),
         }
     )
     # Filtering copies every column: skip it when every row has the identifier.

@@ -52,7 +52,7 @@ ERRORS_KEPT = 100  # per-row errors kept on the batch; all of them are in the re
 _T = TypeVar("_T")
 CHUNK_ROWS = 245_760  # rows per Arrow batch handed to the writer: two DuckDB row groups
 # The first chunk is one row group: the warehouse starts writing while the rest is read.
-FIRST_CHUNK_ROWS = CHUNK_ROWS // 2
+FIRST_CHUNK_ROWS = 32_768
 
 
 @dataclass(frozen=True)

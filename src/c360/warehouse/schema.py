@@ -155,7 +155,7 @@ IDENTIFIERS = ibis.schema(
         "record_id": STR,
         "id_type": STR,
         "id_value": STR,  # normalised
-        "raw_value": STR,
+        "raw_value": STR,  # as written, when normalising changed it (else NULL)
     }
 )
 
@@ -265,8 +265,10 @@ class Migration:
     create_tables: tuple[str, ...] = ()
     # (table, column): a unique index on engines whose de-duplication relies on one
     unique_keys: tuple[tuple[str, tuple[str, ...]], ...] = ()
-    # (table, column): plain indexes for lookups and rollback
+    # (table, column): plain indexes for lookups and rollback, on engines that use them
     indexes: tuple[tuple[str, str], ...] = field(default=())
+    # (table, column): plain indexes an engine that does without them drops
+    unindexed: tuple[tuple[str, str], ...] = field(default=())
 
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -296,5 +298,10 @@ MIGRATIONS: tuple[Migration, ...] = (
         version=5,
         name="profile tables in person order",
         create_tables=tuple(PROFILE_TABLES),
+    ),
+    Migration(
+        version=6,
+        name="no batch indexes where zonemaps serve",
+        unindexed=tuple((name, "batch_id") for name in TABLES),
     ),
 )
