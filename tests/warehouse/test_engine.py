@@ -87,19 +87,28 @@ def test_batch_ids_are_indexed_only_where_the_engine_uses_the_index(
     )
 
 
-def test_an_older_duckdb_warehouse_loses_its_batch_indexes(tmp_path: Path) -> None:
-    from c360.warehouse import connect
+def test_an_older_duckdb_warehouse_is_brought_up_to_date(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from c360.warehouse import connect, engine
 
+    # A file as version 5 left it: a batch index on every table, events stored in the table.
+    monkeypatch.setattr(engine, "MIGRATIONS", MIGRATIONS[:5])
     older = connect(f"duckdb://{tmp_path / 'w.duckdb'}")
-    older.migrate()
-    # As migration 1 left such a file: a batch index on every table, version 5 recorded.
-    older._execute("DELETE FROM c360_schema_migrations WHERE version > 5")
+    assert older.migrate() == [1, 2, 3, 4, 5]
     for name in TABLES:
         older._execute(f"CREATE INDEX ix_{name}_batch_id ON {name} (batch_id)")
+    with older.writer() as writer:
+        writer.append("events", events(1, ["a", "b"]))
     assert len(_batch_indexes(older)) == len(TABLES)
 
-    assert older.migrate() == [6]
+    monkeypatch.setattr(engine, "MIGRATIONS", MIGRATIONS)
+    assert older.migrate() == [6, 7]
     assert _batch_indexes(older) == set()
+    assert event_ids(older) == ["a", "b"]  # the rows moved with their table
+    with older.writer() as writer:
+        assert writer.delete_batches([1])["events"] == 2
+    assert event_ids(older) == []
 
 
 def test_the_process_warehouse_is_the_fixture(warehouse: Warehouse) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import re
 import threading
+import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -25,11 +26,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
 from ibis.backends import BaseBackend
 
 from c360.warehouse.schema import (
     JOURNALS,
     MIGRATIONS,
+    SEGMENTED,
     TABLES,
     arrow_schema,
     table_key,
@@ -108,6 +111,17 @@ class BatchWriter(ABC):
     @abstractmethod
     def delete_where(self, table: str, column: str, values: list[int]) -> int:
         """Delete rows whose `column` is one of `values`; returns how many were deleted."""
+
+    def seal(self) -> None:
+        """Make the segments written so far part of their tables, inside this transaction
+        (the commit does it at the latest). Nothing to do where the engine keeps none."""
+        return None
+
+    def segment(self, table: str, batch_id: int) -> Segment | None:
+        """Where the engine keeps segments (DuckDB with a database file): a sink that lands
+        rows of one import batch, all of them new, as a Parquet file the table reads from
+        this transaction's commit on. None elsewhere: append() them instead."""
+        return None
 
     def _journal_appended(self, table: str, rows: pa.Table, journal: Journal = True) -> None:
         """Note the keys of rows appended to a journaled table (see schema.JOURNALS), all of
@@ -379,6 +393,10 @@ class Warehouse(ABC):
         """Engines that keep their lookup indexes leave them (see Migration.unindexed)."""
         return None
 
+    def _segment_table(self, table: str) -> None:
+        """Engines without segments keep the table as it is (see Migration.segmented)."""
+        return None
+
     # -- schema --------------------------------------------------------------------------
     def migrate(self) -> list[int]:
         """Apply the migrations not applied yet; returns the versions applied now."""
@@ -401,6 +419,8 @@ class Warehouse(ABC):
                     self._create_lookup_index(table, column)
                 for table, column in migration.unindexed:
                     self._drop_lookup_index(table, column)
+                for table in migration.segmented:
+                    self._segment_table(table)
                 self._execute(
                     f"INSERT INTO {_MIGRATIONS_TABLE} VALUES (?, ?, ?)".replace("?", self._param),
                     (migration.version, migration.name, datetime.now(UTC)),
@@ -455,15 +475,109 @@ class _StoredKeys:
             self._recent.clear()
 
 
+_SEGMENTS_TABLE = "c360_segments"
+# Rows per Parquet row group: DuckDB's own, so filters skip a segment's groups as the table's.
+SEGMENT_ROW_GROUP = 122_880
+
+
+class Segment:
+    """Rows of one import batch for one table, written to Parquet files as they come.
+
+    Nothing reads a file until its writer seals it (at the latest when the transaction
+    commits): the file's name then enters the segment registry and the table's view in the
+    same transaction. A transaction that fails removes the files it wrote.
+    """
+
+    def __init__(self, writer: _DuckDBWriter, table: str, batch_id: int) -> None:
+        self.table = table
+        self.batch_id = batch_id
+        self._writer = writer
+        self._file: Any = None  # pq.ParquetWriter of the file being written
+        self._path: Path | None = None
+        self._rows = 0
+
+    def write(self, data: ArrowData, *, journal: Journal = True) -> int:
+        """Add rows, every one new to the table; returns how many."""
+        rows = _as_table(data)
+        if rows is None or rows.num_rows == 0:
+            return 0
+        schema = arrow_schema(self.table)
+        rows = _as_columns_of(self.table, rows).cast(schema)
+        if self._file is None:
+            self._path = self._writer.new_segment_path(self.table, self.batch_id)
+            self._file = pq.ParquetWriter(self._path, schema, compression="zstd")
+        self._file.write_table(rows, row_group_size=SEGMENT_ROW_GROUP)
+        self._rows += rows.num_rows
+        self._writer._changed(self.table)
+        self._writer._journal_appended(self.table, rows, journal)
+        return int(rows.num_rows)
+
+    def close(self) -> tuple[Path, int] | None:
+        """End the current file: (its path, its rows), or None when there is none. A later
+        write starts another file."""
+        if self._file is None or self._path is None:
+            return None
+        self._file.close()
+        done = (self._path, self._rows)
+        self._file, self._path, self._rows = None, None, 0
+        return done
+
+
 # Above this many rows of a source, append_new keeps no hashes (8 bytes a row) and joins.
 _MAX_STORED_KEYS = 20_000_000
 
 
 class _DuckDBWriter(BatchWriter):
-    def __init__(self, cursor: Any, stored: dict[tuple[str, int], _StoredKeys | None]) -> None:
+    def __init__(
+        self,
+        cursor: Any,
+        stored: dict[tuple[str, int], _StoredKeys | None],
+        segments_dir: Path | None = None,
+        segmented: frozenset[str] = frozenset(),
+    ) -> None:
         self._cursor = cursor
+        self._segmented = segmented  # tables that are views over `<table>_rows` and segments
         self._seq = 0
         self._stored = stored  # the warehouse's, shared by its transactions (one at a time)
+        self._segments_dir = segments_dir
+        self._segments: list[Segment] = []
+        self.written: list[Path] = []  # segment files this transaction wrote
+        self.removed: list[Path] = []  # segment files its deletes dropped: gone at commit
+
+    def segment(self, table: str, batch_id: int) -> Segment | None:
+        if self._segments_dir is None or table not in self._segmented:
+            return None
+        opened = Segment(self, table, batch_id)
+        self._segments.append(opened)
+        return opened
+
+    def new_segment_path(self, table: str, batch_id: int) -> Path:
+        if self._segments_dir is None:  # segment() hands out no Segment then
+            raise WarehouseError("this warehouse keeps no segments")
+        self._segments_dir.mkdir(parents=True, exist_ok=True)
+        path = self._segments_dir / f"{table}-batch{batch_id}-{uuid.uuid4().hex[:12]}.parquet"
+        self.written.append(path)
+        return path
+
+    def seal(self) -> None:
+        """Make the segment files written so far part of their tables, in this transaction:
+        the rows they hold are then seen by its de-duplication, like appended rows."""
+        changed = set()
+        for opened in self._segments:
+            done = opened.close()
+            if done is not None:
+                path, rows = done
+                self._cursor.execute(
+                    f"INSERT INTO {_SEGMENTS_TABLE} VALUES (?, ?, ?, ?)",
+                    [opened.table, opened.batch_id, path.name, rows],
+                )
+                changed.add(opened.table)
+        for table in sorted(changed):
+            _refresh_segment_view(self._cursor, table, self._segments_dir)
+
+    def _physical(self, table: str) -> str:
+        """The table that stores appended rows: a segmented table's view cannot take them."""
+        return f"{table}_rows" if table in self._segmented else table
 
     def _changed(self, table: str) -> None:
         """A change append_new did not make: the table's stored keys are unknown again."""
@@ -485,11 +599,13 @@ class _DuckDBWriter(BatchWriter):
             view = self._view()
             sql = self._select_new(table, incoming, view, key)
             before = self._count(table)
-            self._cursor.from_arrow(incoming).query(view, sql).insert_into(table)
+            self._cursor.from_arrow(incoming).query(view, sql).insert_into(self._physical(table))
             inserted = self._count(table) - before
         else:
             # Every row goes in, as it is once its columns are the table's: no query to bind.
-            self._cursor.from_arrow(_as_columns_of(table, incoming)).insert_into(table)
+            self._cursor.from_arrow(_as_columns_of(table, incoming)).insert_into(
+                self._physical(table)
+            )
             inserted = incoming.num_rows
         self._journal_appended(table, incoming, journal)
         return inserted
@@ -512,7 +628,9 @@ class _DuckDBWriter(BatchWriter):
             and len(np.unique(hashes)) == len(hashes)
         ):
             # None of the keys is stored, nor repeated: every row goes in, unchecked.
-            self._cursor.from_arrow(_as_columns_of(table, incoming)).insert_into(table)
+            self._cursor.from_arrow(_as_columns_of(table, incoming)).insert_into(
+                self._physical(table)
+            )
             stored.add(hashes)
             return keys
         view = self._view()
@@ -522,7 +640,7 @@ class _DuckDBWriter(BatchWriter):
         self._cursor.register(view, incoming)
         try:
             returned = self._cursor.sql(
-                f'INSERT INTO {table} {sql} RETURNING "{key[0]}"'
+                f'INSERT INTO {self._physical(table)} {sql} RETURNING "{key[0]}"'
             ).to_arrow_table()
         finally:
             self._cursor.unregister(view)
@@ -604,9 +722,27 @@ class _DuckDBWriter(BatchWriter):
                 values,
             ).fetchall()
         result = self._cursor.execute(
-            f"DELETE FROM {table} WHERE {column} IN ({placeholders})", values
+            f"DELETE FROM {self._physical(table)} WHERE {column} IN ({placeholders})", values
         ).fetchone()
-        return int(result[0])
+        deleted = int(result[0])
+        if table in self._segmented and column == "batch_id":
+            deleted += self._drop_segments(table, values)
+        return deleted
+
+    def _drop_segments(self, table: str, batch_ids: list[int]) -> int:
+        """Take the batches' segment files out of the table; their rows, counted."""
+        placeholders = ", ".join("?" for _ in batch_ids)
+        where = f"table_name = ? AND batch_id IN ({placeholders})"
+        found = self._cursor.execute(
+            f"SELECT path, row_count FROM {_SEGMENTS_TABLE} WHERE {where}", [table, *batch_ids]
+        ).fetchall()
+        if not found:
+            return 0
+        self._cursor.execute(f"DELETE FROM {_SEGMENTS_TABLE} WHERE {where}", [table, *batch_ids])
+        _refresh_segment_view(self._cursor, table, self._segments_dir)
+        if self._segments_dir is not None:
+            self.removed.extend(self._segments_dir / name for name, _rows in found)
+        return sum(int(rows) for _name, rows in found)
 
 
 # How much write-ahead log DuckDB gathers before it checkpoints (writes the changes into the
@@ -626,6 +762,9 @@ class DuckDBWarehouse(Warehouse):
 
         self.path = path
         self._stored_keys: dict[tuple[str, int], _StoredKeys | None] = {}
+        # Segment files live beside the database file; an in-memory warehouse keeps none.
+        self.segments_dir = None if path == ":memory:" else Path(f"{path}.segments")
+        self._segmented: frozenset[str] = frozenset()  # the tables migrate() found segmented
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -710,12 +849,55 @@ class DuckDBWarehouse(Warehouse):
     def _transaction(self) -> Iterator[BatchWriter]:
         cursor = self._cursor()
         cursor.begin()
+        writer = _DuckDBWriter(cursor, self._stored_keys, self.segments_dir, self._segmented)
         try:
-            yield _DuckDBWriter(cursor, self._stored_keys)
+            yield writer
+            writer.seal()
+            cursor.commit()
         except BaseException:
-            cursor.rollback()
+            try:
+                cursor.rollback()
+            except Exception:  # noqa: S110 (a failed commit has rolled back already)
+                pass
+            self._stored_keys.clear()
+            for path in writer.written:
+                path.unlink(missing_ok=True)
             raise
-        cursor.commit()
+        for path in writer.removed:  # committed: nothing reads them any more
+            path.unlink(missing_ok=True)
+
+    def _segment_table(self, table: str) -> None:
+        """The table's rows move to `<table>_rows`; the table becomes a view over them and
+        its segments (none yet)."""
+        self._execute(
+            f"CREATE TABLE IF NOT EXISTS {_SEGMENTS_TABLE} "
+            "(table_name VARCHAR, batch_id BIGINT, path VARCHAR, row_count BIGINT)"
+        )
+        self._execute(f'ALTER TABLE "{table}" RENAME TO "{table}_rows"')
+        _refresh_segment_view(self._cursor(), table, self.segments_dir)
+
+    def migrate(self) -> list[int]:
+        applied = super().migrate()
+        self._settle_segments()
+        return applied
+
+    def _settle_segments(self) -> None:
+        """On open: the views name the segment files where they are now (the data dir may
+        have moved), and files no committed transaction registered (a crash mid-import) go."""
+        self._segmented = SEGMENTED if self.schema_version() >= 7 else frozenset()
+        if self.segments_dir is None or not self._segmented:
+            return
+        cursor = self._cursor()
+        registered = {
+            row[0] for row in cursor.execute(f"SELECT path FROM {_SEGMENTS_TABLE}").fetchall()
+        }
+        with self._write_lock:
+            for table in sorted(SEGMENTED):
+                _refresh_segment_view(cursor, table, self.segments_dir)
+        if self.segments_dir.is_dir():
+            for path in self.segments_dir.glob("*.parquet"):
+                if path.name not in registered:
+                    path.unlink(missing_ok=True)
 
     def checkpoint(self) -> None:
         with self._write_lock:
@@ -825,6 +1007,25 @@ class _PostgresWriter(BatchWriter):
 
 # PostgreSQL array types of the Arrow types matching() takes as keys.
 _PG_ARRAY = {pa.string(): "text[]", pa.large_string(): "text[]", pa.int64(): "bigint[]"}
+
+
+def _refresh_segment_view(cursor: Any, table: str, segments_dir: Path | None) -> None:
+    """(Re)define a segmented table as its stored rows plus its registered segment files, read
+    with the stored rows' column types."""
+    stored = f'SELECT * FROM "{table}_rows"'
+    names = [
+        row[0]
+        for row in cursor.execute(
+            f"SELECT path FROM {_SEGMENTS_TABLE} WHERE table_name = ? ORDER BY batch_id, path",
+            [table],
+        ).fetchall()
+    ]
+    if names and segments_dir is not None:
+        columns = cursor.execute(f'DESCRIBE "{table}_rows"').fetchall()
+        cast = ", ".join(f'CAST("{c[0]}" AS {c[1]}) AS "{c[0]}"' for c in columns)
+        files = ", ".join(_literal(str(segments_dir / name)) for name in names)
+        stored += f" UNION ALL SELECT {cast} FROM read_parquet([{files}])"
+    cursor.execute(f'CREATE OR REPLACE VIEW "{table}" AS {stored}')
 
 
 def _literal(value: Any) -> str:
