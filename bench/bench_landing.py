@@ -8,8 +8,8 @@ alone on the machine: appended to a fresh embedded warehouse (events and identif
 transaction, as an import does), and written as two Parquet files (zstd) by pyarrow. Prints wall
 and CPU time of each step, the sizes on disk, and a count read back from each landing.
 
-It measures a design question for the import throughput target: where the CPU of an import
-goes once the file is staged.
+The importer lands a source's first import as such segments on DuckDB (docs/operations.md,
+Segments); this shows why.
 """
 
 from __future__ import annotations
