@@ -181,12 +181,10 @@ def build_plan(
     # The checks run on the values and texts the inner SELECT computed once (columns named
     # below), not on expressions of their own: re-casting every checked cell cost about a
     # fifth of the staging query.
-    texts: dict[str, str] = {}  # file column -> its text expression
+    texts: dict[str, str] = {}  # file column -> the name of its text in the inner SELECT
 
     def text_of(column: str) -> str:
-        if column not in texts:
-            texts[column] = _as_text(column, columns[column])
-        return quote_ident(f"_text_{list(texts).index(column)}")
+        return quote_ident(texts.setdefault(column, f"_text_{len(texts)}"))
 
     errors: list[tuple[str, str]] = []
     for field in kind.fields:
@@ -279,15 +277,16 @@ def build_plan(
         error_list = 'CAST(NULL AS STRUCT("column" VARCHAR, reason VARCHAR)[])'
     raw = ", ".join(quote_ident(c) for c in columns)
     field_sql = ", ".join(f"{values[f]} AS {quote_ident('f_' + f)}" for f in kind.fields)
-    text_names = [quote_ident(f"_text_{i}") for i in range(len(texts))]
     text_sql = "".join(
-        f", {expr} AS {name}" for expr, name in zip(texts.values(), text_names, strict=True)
+        f", {_as_text(column, columns[column])} AS {quote_ident(name)}"
+        for column, name in texts.items()
     )
     inner = (
         f"SELECT {raw}, {field_sql}, {json_value} AS f__json, {key} AS f__key{text_sql} "
         f"FROM {reader}"
     )
-    kept_columns = f"* EXCLUDE ({', '.join(text_names)})" if text_names else "*"
+    text_names = ", ".join(quote_ident(name) for name in texts.values())
+    kept_columns = f"* EXCLUDE ({text_names})" if texts else "*"
     select_sql = f"SELECT {kept_columns}, {error_list} AS _errors FROM ({inner})"
     key_column = "event_id" if kind.table == "events" else "record_id"
     return StagingPlan(select_sql, list(kind.fields), kind.json_column, key_column)
