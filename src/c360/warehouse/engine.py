@@ -859,7 +859,6 @@ class DuckDBWarehouse(Warehouse):
                 cursor.rollback()
             except Exception:  # noqa: S110 (a failed commit has rolled back already)
                 pass
-            self._stored_keys.clear()
             for path in writer.written:
                 path.unlink(missing_ok=True)
             raise
