@@ -30,6 +30,13 @@ JOURNEY = (
 )
 
 
+def _journey_file(tmp_path: Path) -> Path:
+    """JOURNEY as a CSV file in `tmp_path`."""
+    path = tmp_path / "journey.csv"
+    path.write_text(JOURNEY)
+    return path
+
+
 def _import(
     source: DataSource,
     path: Path,
@@ -61,8 +68,7 @@ def _events(warehouse: Warehouse) -> list[dict[str, Any]]:
 def test_classic_journey_csv_maps_without_input(
     source: DataSource, warehouse: Warehouse, tmp_path: Path
 ) -> None:
-    path = tmp_path / "journey.csv"
-    path.write_text(JOURNEY)
+    path = _journey_file(tmp_path)
     batch = _import(source, path)
     assert batch.status == BatchStatus.DONE, batch.error
     assert (batch.rows_read, batch.rows_accepted, batch.rows_inserted) == (3, 3, 3)
@@ -153,8 +159,7 @@ def test_json_lines_json_array_and_parquet(
 def test_reimport_adds_nothing_and_rollback_removes_exactly_the_batch(
     source: DataSource, warehouse: Warehouse, tmp_path: Path
 ) -> None:
-    path = tmp_path / "journey.csv"
-    path.write_text(JOURNEY)
+    path = _journey_file(tmp_path)
     first = _import(source, path)
     second = _import(source, path)
     assert second.status == BatchStatus.DONE
@@ -305,8 +310,7 @@ def test_unparseable_dates_in_strict_mode(
 def test_preview_shows_rows_as_stored_and_suggested_mapping(
     source: DataSource, warehouse: Warehouse, tmp_path: Path
 ) -> None:
-    path = tmp_path / "journey.csv"
-    path.write_text(JOURNEY)
+    path = _journey_file(tmp_path)
     preview = preview_file(path=path, kind="events", limit=2)
     assert preview.mapping["fields"]["event"] == {"column": "action_type", "cast": "string"}
     assert [r["event"] for r in preview.rows] == ["visit", "order"]
@@ -347,8 +351,7 @@ def test_receipt_log_with_a_saved_mapping(source: DataSource, warehouse: Warehou
 def test_import_dedupe_and_rollback_on_postgresql(pg_warehouse: Warehouse, tmp_path: Path) -> None:
     """The same import path lands batches in a PostgreSQL warehouse through COPY."""
     source = make_source(owner=make_admin(), kind="events")
-    path = tmp_path / "journey.csv"
-    path.write_text(JOURNEY)
+    path = _journey_file(tmp_path)
     first = _import(source, path)
     assert first.status == BatchStatus.DONE, first.error
     again = _import(source, path)
@@ -432,8 +435,7 @@ def _files(warehouse: Warehouse) -> set[str]:
 def test_a_first_import_lands_as_segments_and_rollback_removes_them(
     source: DataSource, warehouse: Warehouse, tmp_path: Path
 ) -> None:
-    path = tmp_path / "journey.csv"
-    path.write_text(JOURNEY)
+    path = _journey_file(tmp_path)
     batch = _import(source, path)
     assert batch.status == BatchStatus.DONE, batch.error
 
@@ -477,8 +479,7 @@ def test_reopening_keeps_segments_and_drops_files_no_commit_registered(
 ) -> None:
     from c360.warehouse.runtime import close_warehouse, open_warehouse
 
-    path = tmp_path / "journey.csv"
-    path.write_text(JOURNEY)
+    path = _journey_file(tmp_path)
     assert _import(source, path).status == BatchStatus.DONE
     folder: Path = warehouse.segments_dir  # type: ignore[attr-defined]
     (folder / "events-batch99-left-by-a-crash.parquet").write_bytes(b"PAR1")
