@@ -15,7 +15,6 @@ import os
 import platform
 import resource
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -34,20 +33,12 @@ def main() -> None:
         _repeat(args)
         return
 
-    work = Path(tempfile.mkdtemp(prefix="c360-bench-import-"))
-    os.environ["C360_DATA_DIR"] = str(work / "data")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "c360.web.settings")
-    import django
+    from journey_data import embedded_setup
 
-    django.setup()
-    from django.core.management import call_command
-    from journey_data import write_journey_csv
-
-    call_command("migrate", verbosity=0)
+    work, csv_path = embedded_setup("c360-bench-import-", args.rows)
     from c360.accounts.logic import create_user
     from c360.sources import logic
 
-    csv_path = write_journey_csv(work / "journey.csv", args.rows)
     size_mb = csv_path.stat().st_size / 1e6
     admin = create_user(username="bench", password=os.urandom(12).hex(), role="admin")
     source = logic.create_source(actor=admin, name="bench web", kind="events")

@@ -19,7 +19,6 @@ import os
 import platform
 import resource
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -50,24 +49,17 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     args = parser.parse_args()
 
-    work = Path(tempfile.mkdtemp(prefix="c360-bench-landing-"))
-    os.environ["C360_DATA_DIR"] = str(work / "data")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "c360.web.settings")
-    import django
+    from journey_data import embedded_setup
 
-    django.setup()
+    work, csv_path = embedded_setup("c360-bench-landing-", args.rows)
     import duckdb
     import pyarrow.parquet as pq
-    from django.core.management import call_command
-    from journey_data import write_journey_csv
 
     from c360.ingest import importer
     from c360.warehouse import get_warehouse
     from c360.warehouse.engine import _as_columns_of
     from c360.warehouse.schema import arrow_schema
 
-    call_command("migrate", verbosity=0)
-    csv_path = write_journey_csv(work / "journey.csv", args.rows)
     warehouse = get_warehouse()
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"

@@ -53,3 +53,21 @@ def write_journey_csv(
     )
     db.close()
     return path
+
+
+def embedded_setup(prefix: str, rows: int) -> tuple[Path, Path]:
+    """A fresh embedded data dir (SQLite + DuckDB) for this process, with Django set up and
+    migrated, and a journey CSV of `rows` rows beside it: (work dir, CSV path)."""
+    import os
+    import tempfile
+
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    os.environ["C360_DATA_DIR"] = str(work / "data")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "c360.web.settings")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    return work, write_journey_csv(work / "journey.csv", rows)
