@@ -41,6 +41,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from c360.ingest.segment import Message
+from c360.warehouse.schema import arrow_schema
 
 log = logging.getLogger("c360.ingest.stream")
 
@@ -87,12 +88,6 @@ class _OpenBatch:
     batch_id: int
     hour: datetime
     next_row: int
-
-
-def _events_schema() -> pa.Schema:
-    from c360.warehouse.schema import arrow_schema
-
-    return arrow_schema("events")
 
 
 class StreamWriter:
@@ -237,7 +232,6 @@ class StreamWriter:
         events = sum(len(s.messages) for s in group)
         took = max(time.perf_counter() - started, 1e-3)
         self._rate = 0.8 * self._rate + 0.2 * (events / took)
-        log.debug("committed %s events of %s requests in %.1f ms", events, len(group), took * 1e3)
         log.debug("committed %s events of %s requests in %.1f ms", events, len(group), took * 1e3)
         waiting = []
         for submission in group:
@@ -426,7 +420,7 @@ def _rows(
     # Column by column, each from one list: several times faster than Arrow from row dicts.
     present = set().union(*rows)
     columns = []
-    for column in _events_schema():
+    for column in arrow_schema("events"):
         name = column.name
         if name in lineage:
             columns.append(lineage[name])
@@ -434,7 +428,7 @@ def _rows(
             columns.append(pa.array([row.get(name) for row in rows], column.type))
         else:
             columns.append(pa.nulls(n, column.type))
-    return pa.Table.from_arrays(columns, schema=_events_schema()), links
+    return pa.Table.from_arrays(columns, schema=arrow_schema("events")), links
 
 
 def _identifiers(events: pa.Table, links: list[dict[str, Any]], now: datetime) -> pa.Table:
@@ -458,7 +452,7 @@ def _identifiers(events: pa.Table, links: list[dict[str, Any]], now: datetime) -
         }
         for link in links
     ]
-    link_table = pa.Table.from_pylist(link_rows, schema=_events_schema())
+    link_table = pa.Table.from_pylist(link_rows, schema=arrow_schema("events"))
     return pa.concat_tables([identifiers, identifiers_of(table="events", rows=link_table)])
 
 
